@@ -1,0 +1,82 @@
+"""The web layer: ``create_app()`` builds the FastAPI app around a kernel.
+
+The app owns the database and the kernel's life: at start it creates missing
+tables and starts the kernel (``kernel:startup``); at a clean stop it emits
+``kernel:shutdown`` and closes the database. Every loaded plugin's router is
+mounted as the plugin defines it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from . import __version__, _context
+from .database import Database
+from .kernel import Kernel
+from .log import configure_logging
+from .settings import Settings
+
+__all__ = ["create_app", "serve_app"]
+
+
+def create_app(kernel: Kernel | None = None, *, settings: Settings | None = None) -> FastAPI:
+    """A FastAPI app running ``kernel`` (a new one from ``settings`` if not given)."""
+    kernel = kernel if kernel is not None else Kernel(settings)
+    kernel.load()
+    database = Database(kernel.settings.database_url)
+    kernel.database = database
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await database.create_all()
+        with kernel.activate():
+            await kernel.start()
+        try:
+            yield
+        finally:
+            with kernel.activate():
+                await kernel.stop()
+            await database.dispose()
+
+    app = FastAPI(title="WebOS", version=__version__, lifespan=lifespan)
+    app.state.kernel = kernel
+    app.state.database = database
+    app.add_middleware(_KernelContext, kernel=kernel)
+    for name, router in kernel.routers():
+        app.include_router(router, dependencies=[Depends(_as_plugin(name))])
+    return app
+
+
+def serve_app() -> FastAPI:
+    """The app ``webos serve`` runs: settings from the environment, logs on stdout."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings=settings)
+
+
+def _as_plugin(name: str) -> Callable[[], Awaitable[None]]:
+    # Events emitted while a plugin's route runs carry that plugin as their source.
+    async def as_plugin() -> None:
+        _context.current_plugin.set(name)
+
+    return as_plugin
+
+
+class _KernelContext:
+    """ASGI middleware: the module-level ``bus`` dispatches through this app's kernel."""
+
+    def __init__(self, app: ASGIApp, kernel: Kernel) -> None:
+        self.app = app
+        self.kernel = kernel
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        token = _context.current_kernel.set(self.kernel)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _context.current_kernel.reset(token)

@@ -1,0 +1,1 @@
+"""Plugins that ship inside the kernel package. They load like any other plugin."""

@@ -1,0 +1,75 @@
+"""The database service: one SQLAlchemy async engine per app, shared by every plugin.
+
+Plugins declare tables on `Model` (prefix table names with the plugin's name)
+and get a session per request with ``Depends(db_session)``. ``WEBOS_DATABASE_URL``
+takes any SQLAlchemy async URL; the default is a SQLite file, ``./webos.db``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from starlette.requests import Request
+
+from . import _context
+from .exceptions import WebOSError
+
+__all__ = ["Database", "Model", "db_session", "get_database"]
+
+# Plain driver names people type, and the async driver WebOS installs for each.
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
+
+
+class Model(DeclarativeBase):
+    """Base class of every plugin's tables; the app creates missing tables at start."""
+
+
+class Database:
+    """An async engine and its session factory."""
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        parsed = make_url(url)
+        if parsed.drivername in _ASYNC_DRIVERS:
+            parsed = parsed.set(drivername=_ASYNC_DRIVERS[parsed.drivername])
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.url = parsed
+        self.engine: AsyncEngine = create_async_engine(parsed, **engine_options)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"<Database {self.url.render_as_string(hide_password=True)}>"
+
+    async def create_all(self) -> None:
+        """Create the tables of every imported `Model` subclass that does not exist yet."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(Model.metadata.create_all)
+
+    def session(self) -> AsyncSession:
+        return self.sessions()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def get_database(request: Request | None = None) -> Database:
+    """The database of the app serving ``request``, or of the kernel running now."""
+    kernel = request.app.state.kernel if request is not None else _context.current_kernel.get()
+    database = getattr(kernel, "database", None)
+    if not isinstance(database, Database):
+        raise WebOSError(
+            "no database here: get_database() works inside the app made by create_app() "
+            "(in a request or a listener it runs)"
+        )
+    return database
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """FastAPI dependency: ``session: AsyncSession = Depends(db_session)``."""
+    async with get_database(request).session() as session:
+        yield session

@@ -1,0 +1,49 @@
+"""Settings, read from ``WEBOS_*`` environment variables (and a ``.env`` file if present)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+def _names(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+class Settings(BaseSettings):
+    """Every ``WEBOS_*`` setting of the kernel. Plugins read their own."""
+
+    model_config = SettingsConfigDict(env_prefix="WEBOS_", env_file=".env", extra="ignore")
+
+    #: Any SQLAlchemy async URL; SQLite in the working directory by default.
+    database_url: str = "sqlite+aiosqlite:///./webos.db"
+    #: Folder of local plugins (packages or modules).
+    modules_dir: Path = Path("./modules")
+    #: Any plugin failure is fatal instead of being logged and skipped.
+    strict_plugins: bool = False
+    #: Comma-separated plugin names never to load (built-ins included).
+    disable_plugins: str = ""
+    #: Comma-separated plugin names to load, and only those; unset loads all, empty loads none.
+    load_plugins: str | None = None
+    #: Log level of the loguru sink ``webos serve`` installs.
+    log_level: str = "INFO"
+
+    @property
+    def disabled(self) -> set[str]:
+        return set(_names(self.disable_plugins))
+
+    @property
+    def allowed(self) -> set[str] | None:
+        return None if self.load_plugins is None else set(_names(self.load_plugins))
+
+    def blocks(self, name: str) -> str | None:
+        """Why the plugin ``name`` is not to be loaded, or ``None`` if it is."""
+        if name in self.disabled:
+            return "disabled by WEBOS_DISABLE_PLUGINS"
+        allowed = self.allowed
+        if allowed is not None and name not in allowed:
+            return "not listed in WEBOS_LOAD_PLUGINS"
+        return None
