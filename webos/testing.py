@@ -12,6 +12,8 @@ Importing this module stays light: the web layer is imported inside the fixtures
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -26,7 +28,13 @@ from .settings import Settings
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["make_client", "make_kernel", "register_and_login", "webos_settings"]
+__all__ = [
+    "make_client",
+    "make_kernel",
+    "register_and_login",
+    "require_service",
+    "webos_settings",
+]
 
 MakeKernel = Callable[..., Kernel]
 MakeClient = Callable[[Kernel], AbstractAsyncContextManager["httpx.AsyncClient"]]
@@ -92,3 +100,19 @@ async def register_and_login(
     if login.status_code != 200:
         raise AssertionError(f"login failed: {login.status_code} {login.text}")
     return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip the test when a server is absent; fail instead under ``WEBOS_REQUIRE_SERVICES=1``.
+
+    CI sets that variable, so a missing server there is a failure, never a silent skip.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return
+    except OSError:
+        pass
+    reason = f"{name} is not reachable on {host}:{port}"
+    if os.environ.get("WEBOS_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason}, and WEBOS_REQUIRE_SERVICES=1 (set by .ci/run) demands it")
+    pytest.skip(reason)
