@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
@@ -54,7 +54,7 @@ class Envelope:
     name: str
     payload: Mapping[str, Any]
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
     source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

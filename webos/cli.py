@@ -100,7 +100,9 @@ def plugins(
 @app.command()
 def events(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown catalogue.")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the Markdown catalogue.")
+    ] = False,
 ) -> None:
     """List every declared event, who declares it and who listens."""
     _quiet_logs()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["ENTRY_POINT_GROUP", "BUILTIN_PLUGINS", "Candidate", "discover"]
+__all__ = ["BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "Candidate", "discover"]
 
 ENTRY_POINT_GROUP = "webos.plugins"
 
@@ -62,7 +62,13 @@ def entry_point_candidates() -> Iterator[Candidate]:
         dist = ep.dist
         dist_name = dist.metadata["Name"] if dist is not None else "unknown"
         version = dist.version if dist is not None else None
-        found.append((dist_name.lower(), ep.name, Candidate(ep.name, f"entrypoint:{dist_name}", version, ep.load)))
+        found.append(
+            (
+                dist_name.lower(),
+                ep.name,
+                Candidate(ep.name, f"entrypoint:{dist_name}", version, ep.load),
+            )
+        )
     for _, _, candidate in sorted(found, key=lambda row: (row[0], row[1])):
         yield candidate
 
@@ -82,7 +88,9 @@ def modules_dir_candidates(directory: Path) -> Iterator[Candidate]:
             continue
         if not name.isidentifier():
             continue
-        yield Candidate(name, f"modules-dir:{directory}", None, _file_importer(directory, path, name))
+        yield Candidate(
+            name, f"modules-dir:{directory}", None, _file_importer(directory, path, name)
+        )
 
 
 def _importer(module: str) -> Callable[[], object]:
@@ -92,7 +100,7 @@ def _importer(module: str) -> Callable[[], object]:
 def _file_importer(directory: Path, path: Path, name: str) -> Callable[[], object]:
     # Each modules directory gets its own parent package, so a local plugin never
     # shadows an installed package of the same name, and two directories never clash.
-    parent = "webos_modules_" + hashlib.sha1(str(directory).encode()).hexdigest()[:10]
+    parent = "webos_modules_" + hashlib.sha256(str(directory).encode()).hexdigest()[:10]
 
     def load() -> object:
         qualified = f"{parent}.{name}"

@@ -120,7 +120,7 @@ class EventSpec:
 
 
 def _pydantic_ready(payload_type: Any) -> Any:
-    """pydantic needs ``typing_extensions.TypedDict`` before Python 3.12; accept ``typing``'s too."""
+    """Accept ``typing.TypedDict``: pydantic needs ``typing_extensions``' before Python 3.12."""
     if sys.version_info >= (3, 12) or not is_typeddict(payload_type):
         return payload_type
     import typing_extensions as te
@@ -130,7 +130,7 @@ def _pydantic_ready(payload_type: Any) -> Any:
         key: (te.Required[hint] if key in required else te.NotRequired[hint])
         for key, hint in get_type_hints(payload_type, include_extras=True).items()
     }
-    clone: Any = te.TypedDict(payload_type.__name__, fields)  # type: ignore[operator]
+    clone: Any = te.TypedDict(payload_type.__name__, fields)  # type: ignore[misc]  # dynamic name
     clone.__doc__ = payload_type.__doc__
     return clone
 

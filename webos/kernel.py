@@ -16,7 +16,7 @@ broker worker stay cheap to start.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -160,7 +160,7 @@ class Kernel:
         if self._discover:
             yield from discover(modules_dir)
         for name, obj in self._extra.items():
-            yield Candidate(name, "inline", None, lambda obj=obj: obj)
+            yield Candidate(name, "inline", None, _returning(obj))
 
     def _import(self, candidate: Candidate, record: PluginRecord) -> None:
         try:
@@ -181,7 +181,9 @@ class Kernel:
 
     def _live(self) -> list[tuple[PluginRecord, Collected]]:
         return [
-            (r, r.collected) for r in self.records if r.status == "loaded" and r.collected is not None
+            (r, r.collected)
+            for r in self.records
+            if r.status == "loaded" and r.collected is not None
         ]
 
     def _declare_events(self) -> None:
@@ -232,7 +234,9 @@ class Kernel:
                 specs[name] = (None, required_params(function)[0])
         return specs
 
-    def _problem(self, impl: ImplDef, specs: Mapping[str, tuple[str | None, list[str]]]) -> str | None:
+    def _problem(
+        self, impl: ImplDef, specs: Mapping[str, tuple[str | None, list[str]]]
+    ) -> str | None:
         where = f"listener {impl.qualname}"
         if impl.hook not in specs:
             wanted = impl.event or impl.hook
@@ -441,6 +445,10 @@ class Kernel:
     def problems(self) -> list[str]:
         """Every plugin failure, one line each (what ``webos check`` prints)."""
         return [f"{r.name} ({r.source}): {r.error}" for r in self.records if r.status == "failed"]
+
+
+def _returning(obj: object) -> Callable[[], object]:
+    return lambda: obj
 
 
 def _plain_hookspecs(obj: object) -> list[tuple[str, Any]]:

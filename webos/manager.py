@@ -107,7 +107,8 @@ def _impls_in(namespace: object) -> Iterable[ImplDef]:
         pluggy_opts = getattr(function, _IMPL_MARK, None)
         if isinstance(pluggy_opts, dict) and not marks:
             opts = dict(pluggy_opts)
-            yield ImplDef(opts.pop("specname", None) or attr, function, opts)
+            specname = opts.pop("specname", None)
+            yield ImplDef(specname if isinstance(specname, str) else attr, function, opts)
 
 
 def _find_router(namespaces: list[object]) -> Any:

@@ -27,7 +27,7 @@ async def optional_user(request: Request) -> User | None:
     """FastAPI dependency: the logged-in `User`, or ``None``."""
     cached = getattr(request.state, "webos_user", _UNSET)
     if cached is not _UNSET:
-        return cached  # type: ignore[no-any-return]  # request.state is untyped
+        return cached if isinstance(cached, User) else None
     kernel = request.app.state.kernel
     user = await kernel.call_first("webos_resolve_user", request=request)
     if user is not None and not isinstance(user, User):

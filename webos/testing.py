@@ -58,9 +58,7 @@ def make_kernel(webos_settings: Settings) -> MakeKernel:
     built-ins by name) plus the inline ``plugins``; nothing else is discovered.
     """
 
-    def build(
-        *names: str, plugins: Mapping[str, object] | None = None, **overrides: Any
-    ) -> Kernel:
+    def build(*names: str, plugins: Mapping[str, object] | None = None, **overrides: Any) -> Kernel:
         inline = dict(plugins or {})
         fields = {"load_plugins": ",".join([*names, *inline]), **overrides}
         settings = webos_settings.model_copy(update=fields)
@@ -82,14 +80,18 @@ def make_client() -> Iterator[MakeClient]:
         app = create_app(kernel)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://webos.test") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://webos.test"
+            ) as client:
                 yield client
 
     yield client_for
 
 
 async def register_and_login(
-    client: httpx.AsyncClient, email: str | None = None, password: str = "correct horse battery"
+    client: httpx.AsyncClient,
+    email: str | None = None,
+    password: str = "correct horse battery",  # noqa: S107 - a test fixture's password
 ) -> dict[str, str]:
     """Register a fresh user and log in; returns the ``Authorization`` header to send."""
     email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
