@@ -5,9 +5,9 @@ database, route protection) is imported on first use, so ``webos plugins``
 never loads the web server.
 """
 
-from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 __version__ = "0.1.0"
 
@@ -26,7 +26,7 @@ from .kernel import Kernel, PluginRecord
 from .markers import hookimpl, hookspec
 from .settings import Settings
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from .app import create_app
     from .database import Database, Model, db_session, get_database
     from .security import CurrentUser, User, optional_user, require_user
@@ -77,7 +77,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'webos' has no attribute {name!r}")
@@ -89,4 +89,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(_LAZY))
