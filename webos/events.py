@@ -23,10 +23,10 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, get_type_hints, is_typeddict
 
-from .exceptions import EventNameError, InvalidPayloadError
+from .exceptions import DeclarationError, EventNameError, InvalidPayloadError
 
 __all__ = ["EventSpec", "event", "hook_name", "suggest", "validate_event_name"]
 
@@ -75,7 +75,7 @@ class EventSpec:
         return hook_name(self.name)
 
     def with_owner(self, plugin: str) -> EventSpec:
-        return EventSpec(self.name, self.doc, self.function, self.payload_type, plugin)
+        return replace(self, declared_by=plugin)
 
     def payload_fields(self) -> list[dict[str, Any]]:
         """The documented payload fields: name, type, required, description."""
@@ -94,6 +94,18 @@ class EventSpec:
                 }
             )
         return fields
+
+    def payload_schema_check(self) -> None:
+        """Raise `DeclarationError` now if the payload type cannot serve as a schema."""
+        if self.payload_type is None:
+            return
+        try:
+            self._type_adapter()
+        except Exception as exc:  # noqa: BLE001 - pydantic raises several kinds here
+            raise DeclarationError(
+                f"event {self.name!r}: payload type {self.payload_type!r} cannot be used as a "
+                f"schema ({exc}); use a TypedDict or a pydantic model"
+            ) from None
 
     def check_payload(self, payload: object) -> None:
         """Raise `InvalidPayloadError` unless ``payload`` may be emitted for this event."""

@@ -86,8 +86,8 @@ class Kernel:
     """One WebOS host: a plugin manager, the declared events, and a bus.
 
     ``plugins`` adds plugin objects (modules or any object) by name, after the
-    discovered ones; ``discover=False`` loads only those and the built-ins'
-    kernel events, as tests do.
+    discovered ones; ``discover=False`` loads only those (and the kernel's own
+    events), ``entry_points=False`` skips installed distributions.
     """
 
     def __init__(
@@ -96,6 +96,7 @@ class Kernel:
         *,
         plugins: Mapping[str, object] | None = None,
         discover: bool = True,
+        entry_points: bool = True,
         transport: Transport | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
@@ -106,6 +107,7 @@ class Kernel:
         self.database: Any = None  # set by the web layer (webos.app.create_app)
         self._extra = dict(plugins or {})
         self._discover = discover
+        self._entry_points = entry_points
         self._transport: Transport = transport or InProcessTransport()
         self._listeners: dict[str, tuple[Listener, ...]] = {}
         self._loaded = False
@@ -156,9 +158,8 @@ class Kernel:
         return self
 
     def _candidates(self) -> Iterable[Candidate]:
-        modules_dir = self.settings.modules_dir if self._discover else None
         if self._discover:
-            yield from discover(modules_dir)
+            yield from discover(self.settings.modules_dir, entry_points=self._entry_points)
         for name, obj in self._extra.items():
             yield Candidate(name, "inline", None, _returning(obj))
 
@@ -189,26 +190,30 @@ class Kernel:
     def _declare_events(self) -> None:
         hooks: dict[str, str] = {}
         for record, collected in self._live():
+            mine: dict[str, str] = {}
             try:
                 for spec in collected.events:
                     owner = self.events.get(spec.name)
-                    if owner is not None:
+                    if owner is not None or spec.name in mine.values():
+                        by = owner.declared_by if owner is not None else record.name
                         raise DeclarationError(
                             f"event {spec.name!r} is already declared by plugin "
-                            f"{owner.declared_by!r}; an event is declared once"
+                            f"{by!r}; an event is declared once"
                         )
-                    other = hooks.get(spec.hook)
+                    other = hooks.get(spec.hook) or mine.get(spec.hook)
                     if other is not None:
                         raise DeclarationError(
                             f"events {other!r} and {spec.name!r} both map to the hook "
                             f"{spec.hook!r}; rename one of them"
                         )
+                    mine[spec.hook] = spec.name
+                    spec.payload_schema_check()
             except DeclarationError as exc:
                 self._reject(record, str(exc))
                 continue
             for spec in collected.events:
                 self.events[spec.name] = spec.with_owner(record.name)
-                hooks[spec.hook] = spec.name
+            hooks.update(mine)
             record.declares = [spec.name for spec in collected.events]
 
     def _check_listeners(self) -> None:
