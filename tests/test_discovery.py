@@ -1,4 +1,4 @@
-"""Discovery and faults: the modules folder, broken plugins, misspelled listeners, allow/deny lists."""
+"""Discovery and faults: the modules folder, broken plugins, misspelled listeners, allow lists."""
 
 import textwrap
 from pathlib import Path

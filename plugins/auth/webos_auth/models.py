@@ -1,0 +1,75 @@
+"""The auth plugin's tables: accounts, revoked tokens and the generated signing key."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, Dialect, String
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from webos import Model
+
+__all__ = ["SECRET_ROW", "AuthSecret", "AuthUser", "RevokedToken", "UTCDateTime"]
+
+#: The one row of ``auth_secret``; a fixed key is what lets racing workers collide.
+SECRET_ROW = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend.
+
+    SQLite keeps no offset and hands back naive datetimes; PostgreSQL keeps it.
+    Normalizing here makes comparisons and JSON output the same on both.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware UTC datetime")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AuthUser(Model):
+    """An account. ``email`` is stored normalized, so the unique index is case-insensitive."""
+
+    __tablename__ = "auth_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class RevokedToken(Model):
+    """A logged-out token, kept until it would have expired anyway."""
+
+    __tablename__ = "auth_revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AuthSecret(Model):
+    """The generated signing key, shared by every worker on this database."""
+
+    __tablename__ = "auth_secret"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
