@@ -29,7 +29,7 @@ class LoggedOut(TypedDict):
 
 @event("auth:user:registered")
 def auth_user_registered(payload: UserRegistered) -> None:
-    """Emitted by the auth plugin after ``POST /auth/register`` has stored a new account.
+    """Emitted by the auth plugin after `POST /auth/register` has stored a new account.
 
     - `user_id`: the new account's id, as `webos.User.id` will carry it.
     - `email`: the account's email, normalized (trimmed, lowercase).
@@ -38,7 +38,7 @@ def auth_user_registered(payload: UserRegistered) -> None:
 
 @event("auth:login:success")
 def auth_login_success(payload: LoginSucceeded) -> None:
-    """Emitted by the auth plugin when ``POST /auth/login`` accepts a password and issues a token.
+    """Emitted by the auth plugin when `POST /auth/login` accepts a password and issues a token.
 
     - `user_id`: the id of the account that logged in.
     - `email`: the account's email, normalized (trimmed, lowercase).
@@ -47,19 +47,19 @@ def auth_login_success(payload: LoginSucceeded) -> None:
 
 @event("auth:login:failure")
 def auth_login_failure(payload: LoginFailed) -> None:
-    """Emitted by the auth plugin when ``POST /auth/login`` refuses the credentials.
+    """Emitted by the auth plugin when `POST /auth/login` refuses the credentials.
 
     A wrong password and an unknown email give the same payload, so listeners
     (like callers) cannot learn whether an account exists.
 
     - `email`: the email that was tried, normalized (trimmed, lowercase).
-    - `reason`: why the login failed; always ``"invalid_credentials"`` for now.
+    - `reason`: why the login failed; always `"invalid_credentials"` for now.
     """
 
 
 @event("auth:logout")
 def auth_logout(payload: LoggedOut) -> None:
-    """Emitted by the auth plugin after ``POST /auth/logout`` has revoked the caller's token.
+    """Emitted by the auth plugin after `POST /auth/logout` has revoked the caller's token.
 
     - `user_id`: the id of the account that logged out.
     - `email`: the account's email.

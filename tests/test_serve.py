@@ -1,0 +1,161 @@
+"""``webos serve`` as a user runs it: a subprocess on a free port, real HTTP, its stdout read.
+
+The tutorial's flow: serve, register, log in, watch the terminal for the audit
+line and for the listener in a local module (``./modules/listener_demo``),
+publish a post, stop with Ctrl-C.
+"""
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+LISTENER_DEMO = '''
+from fastapi import APIRouter
+from loguru import logger
+
+from webos import bus
+
+router = APIRouter(prefix="/demo")
+
+
+@router.get("/ping")
+async def ping():
+    return {"pong": True}
+
+
+@bus.on("auth:login:success")
+async def on_user_login(payload):
+    logger.info(f"DEMO: {payload.get('email')} logged in")
+
+
+@bus.on("kernel:shutdown")
+async def on_shutdown(payload):
+    logger.info("DEMO: shutting down")
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A ``webos serve`` subprocess whose output lines are collected as they arrive."""
+
+    def __init__(self, cwd: Path, port: int, *extra: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+        env = {k: v for k, v in env.items() if not k.startswith("WEBOS_")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "webos", "serve", "--port", str(port), *extra],
+            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.url = f"http://127.0.0.1:{port}"
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line)
+
+    def wait_for_line(self, text: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines:
+                if text in line:
+                    return line
+            try:
+                self.lines.append(self._queue.get(timeout=0.1))
+            except queue.Empty:
+                if self.process.poll() is not None and self._queue.empty():
+                    break
+        raise AssertionError(f"{text!r} never appeared in the output:\n{''.join(self.lines)}")
+
+    def wait_until_up(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.wait_for_line("\0", timeout=0.5)
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("webos serve did not answer /health in time")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=20)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+
+@pytest.fixture
+def server(tmp_path):
+    demo = tmp_path / "modules" / "listener_demo"
+    demo.mkdir(parents=True)
+    (demo / "__init__.py").write_text("")
+    (demo / "router.py").write_text(textwrap.dedent(LISTENER_DEMO))
+    running = Server(tmp_path, free_port())
+    try:
+        running.wait_until_up()
+        yield running
+    finally:
+        running.stop()
+
+
+def test_serve_register_login_publish_and_stop(server, tmp_path):
+    email = "ada@example.com"
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        registered = client.post("/auth/register", json={"email": email, "password": "s3cret-pass"})
+        assert registered.status_code == 201, registered.text
+        login = client.post("/auth/login", json={"email": email, "password": "s3cret-pass"})
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+        # The tutorial's promise: every listener of auth:login:success ran, in the terminal.
+        server.wait_for_line(f"AUDIT: User {email} has entered the system.")
+        server.wait_for_line(f"DEMO: {email} logged in")
+
+        assert client.get("/demo/ping").json() == {"pong": True}
+        assert client.get("/auth/me", headers=headers).json()["email"] == email
+        post = client.post(
+            "/blog/posts", json={"title": "Hello World", "body": "First!"}, headers=headers
+        )
+        assert post.status_code == 201, post.text
+        slug = post.json()["slug"]
+        assert client.get(f"/blog/posts/{slug}").json()["title"] == "Hello World"
+        assert client.post("/blog/posts", json={"title": "x", "body": "y"}).status_code == 401
+
+    assert server.stop() == 0
+    server.wait_for_line("DEMO: shutting down")
+    # The embedded default: a SQLite file in the working directory.
+    assert (tmp_path / "webos.db").is_file()
+
+
+def test_serve_strict_refuses_to_start_with_a_broken_plugin(tmp_path):
+    (tmp_path / "modules").mkdir()
+    (tmp_path / "modules" / "broken.py").write_text("raise RuntimeError('broken on purpose')\n")
+    strict = Server(tmp_path, free_port(), "--strict")
+    try:
+        assert strict.process.wait(timeout=30) != 0
+        strict.wait_for_line("broken: import failed: RuntimeError: broken on purpose")
+    finally:
+        strict.stop()
