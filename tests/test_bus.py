@@ -313,3 +313,25 @@ async def test_startup_and_shutdown_events(make_kernel):
     async with kernel:
         assert life.seen == [("up", ["life"], "kernel")]
     assert life.seen[-1] == ("down",)
+
+
+class EnvelopeOnly:
+    def __init__(self):
+        self.ids = []
+
+    @bus.on("demo:ping")
+    def only_event(self, event):
+        self.ids.append(event.id)
+
+
+async def test_a_listener_may_take_only_the_envelope(make_kernel):
+    listener = EnvelopeOnly()
+    kernel = make_kernel(plugins={"decl": Declarations(), "e": listener})
+    async with kernel:
+        result = await kernel.bus.emit("demo:ping", {})
+    assert result.ok and listener.ids == [result.envelope.id]
+
+
+def test_make_kernel_refuses_a_plugin_name_it_cannot_find(make_kernel):
+    with pytest.raises(LookupError, match="no plugin named 'nope'"):
+        make_kernel("nope")

@@ -65,7 +65,14 @@ def test_plugins_json_shows_loaded_failed_misspelled_and_disabled(modules):
     assert "did you mean 'good:thing:done'" in rows["typo"]["error"]
     assert rows["sleepy"]["status"] == "disabled"
     assert set(rows["good"]) >= {
-        "name", "version", "source", "status", "error", "listens", "declares", "routes"
+        "name",
+        "version",
+        "source",
+        "status",
+        "error",
+        "listens",
+        "declares",
+        "routes",
     }
     # Built-ins only with --all.
     assert "health" not in rows and "kernel" not in rows

@@ -21,7 +21,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-LISTENER_DEMO = '''
+LISTENER_DEMO = """
 from fastapi import APIRouter
 from loguru import logger
 
@@ -43,7 +43,7 @@ async def on_user_login(payload):
 @bus.on("kernel:shutdown")
 async def on_shutdown(payload):
     logger.info("DEMO: shutting down")
-'''
+"""
 
 
 def free_port() -> int:
@@ -60,7 +60,11 @@ class Server:
         env = {k: v for k, v in env.items() if not k.startswith("WEBOS_")}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "webos", "serve", "--port", str(port), *extra],
-            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()

@@ -26,7 +26,9 @@ def venv(tmp_path_factory) -> Path:
     python = root / "bin" / "python"
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     lines = [f"import site; site.addsitedir({path!r})" for path in sorted(outer)]
@@ -37,7 +39,10 @@ def venv(tmp_path_factory) -> Path:
 def webos(venv: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(venv / "bin" / "python"), "-m", "webos", *args],
-        capture_output=True, text=True, check=check, cwd=venv,
+        capture_output=True,
+        text=True,
+        check=check,
+        cwd=venv,
     )
 
 

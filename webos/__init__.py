@@ -5,7 +5,6 @@ database, route protection) is imported on first use, so ``webos plugins``
 never loads the web server.
 """
 
-
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 

@@ -74,7 +74,8 @@ class Listener:
 
     plugin: str
     function: Callable[..., Any]
-    wants_event: bool
+    wants_payload: bool = True
+    wants_event: bool = False
 
     @property
     def name(self) -> str:
@@ -126,10 +127,13 @@ async def _run_one(listener: Listener, envelope: Envelope) -> ListenerResult:
     _context.current_plugin.set(listener.plugin)
     started = time.perf_counter()
     try:
+        # pluggy's rule: an impl gets only the arguments it names.
+        kwargs: dict[str, Any] = {}
+        if listener.wants_payload:
+            kwargs["payload"] = envelope.payload
         if listener.wants_event:
-            outcome = listener.function(payload=envelope.payload, event=envelope)
-        else:
-            outcome = listener.function(payload=envelope.payload)
+            kwargs["event"] = envelope
+        outcome = listener.function(**kwargs)
         if inspect.isawaitable(outcome):
             await outcome
     except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point

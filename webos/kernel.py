@@ -331,12 +331,14 @@ class Kernel:
         spec = self.events[name]
         caller = getattr(self.pm.hook, spec.hook, None)
         impls = reversed(caller.get_hookimpls()) if caller is not None else ()
-        found = tuple(
-            Listener(impl.plugin_name, impl.function, "event" in required_params(impl.function)[0])
-            for impl in impls
-        )
-        self._listeners[name] = found
-        return found
+        found = []
+        for impl in impls:
+            names = required_params(impl.function)[0]
+            found.append(
+                Listener(impl.plugin_name, impl.function, "payload" in names, "event" in names)
+            )
+        self._listeners[name] = tuple(found)
+        return self._listeners[name]
 
     def _listeners_cache_clear(self) -> None:
         self._listeners.clear()

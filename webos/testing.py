@@ -62,7 +62,14 @@ def make_kernel(webos_settings: Settings) -> MakeKernel:
         inline = dict(plugins or {})
         fields = {"load_plugins": ",".join([*names, *inline]), **overrides}
         settings = webos_settings.model_copy(update=fields)
-        return Kernel(settings, plugins=inline).load()
+        kernel = Kernel(settings, plugins=inline).load()
+        missing = [name for name in names if not any(r.name == name for r in kernel.records)]
+        if missing:
+            raise LookupError(
+                f"make_kernel: no plugin named {', '.join(map(repr, missing))} was found; "
+                "is its distribution installed (pip install -e ./path/to/plugin)?"
+            )
+        return kernel
 
     return build
 
