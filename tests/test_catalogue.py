@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from webos.catalogue import events_markdown
+from webos.catalogue import event_rows, events_markdown
 
 FIRST_PARTY = ("auth", "blogger", "notifier", "audit")
 CATALOGUE = Path(__file__).parent.parent / "hookspecs.md"
@@ -11,7 +11,7 @@ CATALOGUE = Path(__file__).parent.parent / "hookspecs.md"
 def test_hookspecs_md_is_up_to_date(make_kernel):
     kernel = make_kernel(*FIRST_PARTY)
     assert [r.name for r in kernel.records if r.status != "loaded"] == []
-    fresh = events_markdown(kernel.event_listing())
+    fresh = events_markdown(event_rows(kernel))
     assert CATALOGUE.read_text() == fresh, (
         "hookspecs.md is stale: regenerate it with `webos events --markdown > hookspecs.md`"
     )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["events_markdown"]
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+__all__ = ["event_rows", "events_markdown"]
 
 HEADER = """\
 # WebOS event catalogue
@@ -16,6 +19,24 @@ payload type and regenerate. Every event is a pluggy hookspec; its hook name
 is the event name with `:` replaced by `_`. Listeners receive `payload` and,
 if they ask for it, `event` (the envelope: name, id, time, source).
 """
+
+
+def event_rows(kernel: Kernel) -> list[dict[str, Any]]:
+    """What ``webos events --json`` prints: every declared event and who listens."""
+    rows = []
+    for name in sorted(kernel.events):
+        spec = kernel.events[name]
+        rows.append(
+            {
+                "name": spec.name,
+                "hook": spec.hook,
+                "declared_by": spec.declared_by,
+                "doc": spec.doc,
+                "payload": spec.payload_fields(),
+                "listeners": [listener.name for listener in kernel.listeners(name)],
+            }
+        )
+    return rows
 
 
 def events_markdown(events: Iterable[Mapping[str, Any]]) -> str:

@@ -106,7 +106,9 @@ def events(
 ) -> None:
     """List every declared event, who declares it and who listens."""
     _quiet_logs()
-    rows = _kernel().event_listing()
+    from .catalogue import event_rows
+
+    rows = event_rows(_kernel())
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

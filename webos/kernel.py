@@ -432,23 +432,6 @@ class Kernel:
 
     # -- listings ------------------------------------------------------------
 
-    def event_listing(self) -> list[dict[str, Any]]:
-        """What ``webos events --json`` prints: every declared event and who listens."""
-        rows = []
-        for name in sorted(self.events):
-            spec = self.events[name]
-            rows.append(
-                {
-                    "name": spec.name,
-                    "hook": spec.hook,
-                    "declared_by": spec.declared_by,
-                    "doc": spec.doc,
-                    "payload": spec.payload_fields(),
-                    "listeners": [listener.name for listener in self.listeners(name)],
-                }
-            )
-        return rows
-
     def problems(self) -> list[str]:
         """Every plugin failure, one line each (what ``webos check`` prints)."""
         return [f"{r.name} ({r.source}): {r.error}" for r in self.records if r.status == "failed"]
