@@ -73,8 +73,9 @@ class Server:
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._queue.put(line)
+        with self.process.stdout:
+            for line in self.process.stdout:
+                self._queue.put(line)
 
     def wait_for_line(self, text: str, timeout: float = 20) -> str:
         deadline = time.monotonic() + timeout
@@ -109,6 +110,7 @@ class Server:
         finally:
             if self.process.poll() is None:
                 self.process.kill()
+                self.process.wait()
 
 
 @pytest.fixture

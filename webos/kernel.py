@@ -86,8 +86,9 @@ class Kernel:
     """One WebOS host: a plugin manager, the declared events, and a bus.
 
     ``plugins`` adds plugin objects (modules or any object) by name, after the
-    discovered ones; ``discover=False`` loads only those (and the kernel's own
-    events), ``entry_points=False`` skips installed distributions.
+    discovered ones, replacing any discovered plugin of the same name.
+    ``discover=False`` loads only those (and the kernel's own events);
+    ``entry_points=False`` skips installed distributions.
     """
 
     def __init__(
@@ -159,7 +160,10 @@ class Kernel:
 
     def _candidates(self) -> Iterable[Candidate]:
         if self._discover:
-            yield from discover(self.settings.modules_dir, entry_points=self._entry_points)
+            # An inline plugin replaces a discovered one of the same name (tests use fakes).
+            for candidate in discover(self.settings.modules_dir, entry_points=self._entry_points):
+                if candidate.name not in self._extra:
+                    yield candidate
         for name, obj in self._extra.items():
             yield Candidate(name, "inline", None, _returning(obj))
 

@@ -3,6 +3,7 @@
 - ``webos_settings``: `Settings` pointing at a SQLite file and a modules folder in ``tmp_path``.
 - ``make_kernel``: builds an isolated kernel with exactly the plugins a test names.
 - ``make_client``: an ``httpx.AsyncClient`` bound to a kernel's app, with the app started.
+- ``log``: every loguru record logged during the test.
 - ``register_and_login``: a fresh user through the auth plugin's routes; returns auth headers.
 
 Async tests run on anyio's pytest plugin (``@pytest.mark.anyio``); WebOS runs on
@@ -27,8 +28,10 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     import httpx
+    from loguru import Message, Record
 
 __all__ = [
+    "log",
     "make_client",
     "make_kernel",
     "register_and_login",
@@ -55,10 +58,17 @@ def make_kernel(webos_settings: Settings) -> MakeKernel:
     """``make_kernel("auth", "blogger", plugins={"mine": module}, **settings)``.
 
     Loads exactly the named plugins (installed ones found by entry-point name,
-    built-ins by name) plus the inline ``plugins``; nothing else is discovered.
+    built-ins by name) plus the inline ``plugins``, which replace an installed
+    plugin of the same name (a fake ``blogger``, say). Raises if a named plugin
+    is missing or any plugin fails, unless ``allow_failures=True``.
     """
 
-    def build(*names: str, plugins: Mapping[str, object] | None = None, **overrides: Any) -> Kernel:
+    def build(
+        *names: str,
+        plugins: Mapping[str, object] | None = None,
+        allow_failures: bool = False,
+        **overrides: Any,
+    ) -> Kernel:
         inline = dict(plugins or {})
         fields = {"load_plugins": ",".join([*names, *inline]), **overrides}
         settings = webos_settings.model_copy(update=fields)
@@ -69,9 +79,32 @@ def make_kernel(webos_settings: Settings) -> MakeKernel:
                 f"make_kernel: no plugin named {', '.join(map(repr, missing))} was found; "
                 "is its distribution installed (pip install -e ./path/to/plugin)?"
             )
+        failed = [f"{r.name}: {r.error}" for r in kernel.records if r.status == "failed"]
+        if failed and not allow_failures:
+            raise AssertionError(
+                "make_kernel: plugins failed to load (pass allow_failures=True to test that):\n"
+                + "\n".join(failed)
+            )
         return kernel
 
     return build
+
+
+@pytest.fixture
+def log() -> Iterator[list[Record]]:
+    """Every loguru record (DEBUG and up) logged during the test: ``record["message"]``..."""
+    from loguru import logger
+
+    records: list[Record] = []
+
+    def sink(message: Message) -> None:
+        records.append(message.record)
+
+    handler = logger.add(sink, level="DEBUG", format="{message}")
+    try:
+        yield records
+    finally:
+        logger.remove(handler)
 
 
 @pytest.fixture

@@ -5,16 +5,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pytest
-from loguru import logger
 
 if TYPE_CHECKING:
-    from loguru import Message, Record
+    pass
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +33,7 @@ def fake_blogger() -> ModuleType:
 
     Test folders are not packages (every plugin has a ``tests`` folder, and pytest
     runs with ``--import-mode=importlib``), so the module cannot be imported by name.
+    Tests load it under the name ``blogger``, replacing the installed plugin.
     """
     name = "webos_notifier_tests_fake_blogger"
     spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("fake_blogger.py"))
@@ -45,18 +44,3 @@ def fake_blogger() -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-def log() -> Iterator[list[Record]]:
-    """Every loguru record emitted during the test, DEBUG and up."""
-    records: list[Record] = []
-
-    def sink(message: Message) -> None:
-        records.append(message.record)
-
-    handler = logger.add(sink, level="DEBUG", format="{message}")
-    try:
-        yield records
-    finally:
-        logger.remove(handler)

@@ -13,7 +13,7 @@ from webos import bus
 from .settings import NotifierSettings
 from .webhook import post_json
 
-__all__ = ["announce_post", "announcement"]
+__all__ = ["announcement", "notify_post"]
 
 
 def announcement(post: Mapping[str, Any]) -> str:
@@ -22,16 +22,20 @@ def announcement(post: Mapping[str, Any]) -> str:
 
 
 @bus.on("blogger:post:published")
-async def announce_post(payload: Mapping[str, Any]) -> None:
+async def notify_post(payload: Mapping[str, Any]) -> None:
     """Post the announcement to the configured webhook; log, never raise, on failure."""
     text = announcement(payload)
     try:
         settings = NotifierSettings()
     except ValidationError as exc:
+        # Field and reason only: pydantic's full text repeats the input, which may hold a token.
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
+        )
         logger.error(
-            "Notifier: invalid WEBOS_NOTIFIER_* settings, message dropped: {text}\n{error}",
+            "Notifier: invalid WEBOS_NOTIFIER_* settings ({problems}); message dropped: {text}",
+            problems=problems,
             text=text,
-            error=exc,
         )
         return
     if settings.webhook_url is None:

@@ -16,9 +16,7 @@ class NotifierSettings(BaseSettings):
     """Where and how persistently to deliver announcements."""
 
     # Same sources as the kernel's own settings: the environment, then a .env file.
-    model_config = SettingsConfigDict(
-        env_prefix="WEBOS_NOTIFIER_", env_file=".env", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="WEBOS_NOTIFIER_", env_file=".env", extra="ignore")
 
     #: The webhook to post to; unset (or empty) only logs what would be sent.
     webhook_url: HttpUrl | None = None

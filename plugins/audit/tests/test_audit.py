@@ -1,0 +1,93 @@
+"""The audit lines, emitted through a real kernel with a stand-in auth plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from webos import Kernel
+
+if TYPE_CHECKING:
+    from loguru import Record
+
+MakeKernel = Callable[..., Kernel]
+
+EVENTS = ["auth:login:failure", "auth:login:success", "auth:logout", "auth:user:registered"]
+USER = {"user_id": "7", "email": "ada@example.com"}
+
+
+def audit_lines(log: list[Record]) -> list[Record]:
+    return [record for record in log if record["message"].startswith("AUDIT:")]
+
+
+@pytest.fixture
+def kernel(make_kernel: MakeKernel, fake_auth: ModuleType) -> Kernel:
+    """The installed audit plugin and the stand-in auth plugin, nothing else."""
+    return make_kernel("audit", plugins={"auth": fake_auth})
+
+
+def test_loaded_through_its_entry_point(kernel: Kernel) -> None:
+    record = kernel.plugin("audit")
+    assert record is not None, "is webos-audit installed? pip install -e plugins/audit"
+    assert record.source == "entrypoint:webos-audit"
+    assert record.listens == EVENTS
+    assert {kernel.events[name].declared_by for name in EVENTS} == {"auth"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("name", "payload", "sentence"),
+    [
+        ("auth:user:registered", USER, "AUDIT: User ada@example.com registered."),
+        ("auth:login:success", USER, "AUDIT: User ada@example.com has entered the system."),
+        (
+            "auth:login:failure",
+            {"email": "ada@example.com", "reason": "wrong password"},
+            "AUDIT: Failed login for ada@example.com (wrong password).",
+        ),
+        ("auth:logout", USER, "AUDIT: User ada@example.com logged out."),
+    ],
+)
+async def test_each_auth_event_is_audited(
+    kernel: Kernel,
+    log: list[Record],
+    name: str,
+    payload: dict[str, Any],
+    sentence: str,
+) -> None:
+    async with kernel:
+        result = await kernel.bus.emit(name, payload, source="auth")
+    assert result.ok and len(result.ran) == 1
+    envelope = result.envelope
+    [record] = audit_lines(log)
+    assert record["message"] == f"{sentence} [event {envelope.id} from auth]"
+    assert record["level"].name == "INFO"
+    assert record["name"] == "webos_audit.hooks"
+    assert record["function"] == result.ran[0].removeprefix("audit:")
+    assert record["extra"] == {
+        "event_id": envelope.id,
+        "event_source": "auth",
+        "event_time": envelope.time.isoformat(),
+    }
+
+
+@pytest.mark.anyio
+async def test_event_without_source(kernel: Kernel, log: list[Record]) -> None:
+    async with kernel:
+        result = await kernel.bus.emit("auth:logout", USER)
+    [record] = audit_lines(log)
+    assert record["message"] == (
+        f"AUDIT: User ada@example.com logged out. [event {result.envelope.id} from unknown]"
+    )
+    assert record["extra"]["event_source"] is None
+
+
+@pytest.mark.anyio
+async def test_braces_in_an_email_are_kept(kernel: Kernel, log: list[Record]) -> None:
+    async with kernel:
+        await kernel.bus.emit("auth:login:success", {"user_id": "1", "email": "{x}@example.com"})
+    [record] = audit_lines(log)
+    assert record["message"].startswith("AUDIT: User {x}@example.com has entered the system.")
