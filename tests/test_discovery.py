@@ -273,3 +273,21 @@ def test_installed_plugins_are_found_through_entry_points():
     sources = {c.name: c.source for c in entry_point_candidates()}
     # The first-party plugins are installed as their own distributions.
     assert sources.get("audit") == "entrypoint:webos-audit"
+
+
+def test_listening_to_a_disabled_plugins_event_names_the_disabled_plugin(webos_settings, modules):
+    write(modules, "shop.py", DECLARING)
+    write(
+        modules,
+        "mailer.py",
+        """
+        from webos import bus
+
+        @bus.on("shop:order:placed")
+        async def send_mail(payload):
+            pass
+        """,
+    )
+    found = records(kernel_for(webos_settings, disable_plugins="shop"))
+    assert found["mailer"].status == "failed"
+    assert "(not loaded, so declaring nothing: shop)" in found["mailer"].error

@@ -255,6 +255,10 @@ class Kernel:
                 close = suggest(wanted.replace("_", ":"), list(self.events))
             hint = f"; did you mean {close!r}?" if close else "; run `webos events` to list them"
             kind = "event" if impl.event else "hook"
+            absent = [r.name for r in self.records if r.status != "loaded"]
+            if absent:
+                # The declaring plugin may be one that is switched off or broken.
+                hint += f" (not loaded, so declaring nothing: {', '.join(absent)})"
             return f"{where} listens to {kind} {wanted!r}, which no loaded plugin declares{hint}"
         event_name, params = specs[impl.hook]
         label = f"event {event_name!r}" if event_name else f"hook {impl.hook!r}"
