@@ -10,7 +10,7 @@ CATALOGUE = Path(__file__).parent.parent / "hookspecs.md"
 
 def test_hookspecs_md_is_up_to_date(make_kernel):
     kernel = make_kernel(*FIRST_PARTY)
-    assert [r.name for r in kernel.records if r.status != "loaded"] == []
+    assert [r.name for r in kernel.records if r.status == "failed"] == []
     fresh = events_markdown(event_rows(kernel))
     assert CATALOGUE.read_text() == fresh, (
         "hookspecs.md is stale: regenerate it with `webos events --markdown > hookspecs.md`"

@@ -27,7 +27,7 @@ from .settings import Settings
 
 if _TYPE_CHECKING:
     from .app import create_app
-    from .database import Database, Model, db_session, get_database
+    from .database import Database, Model, UTCDateTime, db_session, get_database
     from .security import CurrentUser, User, optional_user, require_user
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "PluginError",
     "PluginRecord",
     "Settings",
+    "UTCDateTime",
     "UnknownEventError",
     "User",
     "WebOSError",
@@ -69,6 +70,7 @@ _LAZY = {
     "Model": "database",
     "db_session": "database",
     "get_database": "database",
+    "UTCDateTime": "database",
     "CurrentUser": "security",
     "User": "security",
     "optional_user": "security",

@@ -49,11 +49,13 @@ def events_markdown(events: Iterable[Mapping[str, Any]]) -> str:
             parts.append(f"{row['doc']}\n")
         fields = row["payload"]
         if fields:
-            parts.append("| field | type | required | description |")
-            parts.append("|---|---|---|---|")
+            # A description column only when a schema has descriptions (pydantic Field).
+            described = any(f["description"] for f in fields)
+            parts.append("| field | type | required |" + (" description |" if described else ""))
+            parts.append("|---|---|---|" + ("---|" if described else ""))
             for f in fields:
-                required = "yes" if f["required"] else "no"
-                parts.append(f"| `{f['name']}` | {f['type']} | {required} | {f['description']} |")
+                row = f"| `{f['name']}` | {f['type']} | {'yes' if f['required'] else 'no'} |"
+                parts.append(row + (f" {f['description']} |" if described else ""))
             parts.append("")
         else:
             parts.append("No payload schema declared.\n")

@@ -8,9 +8,11 @@ takes any SQLAlchemy async URL; the default is a SQLite file, ``./webos.db``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import DateTime, Dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -19,12 +21,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
 from starlette.requests import Request
 
 from . import _context
 from .exceptions import WebOSError
 
-__all__ = ["Database", "Model", "db_session", "get_database"]
+__all__ = ["Database", "Model", "UTCDateTime", "db_session", "get_database"]
 
 # Plain driver names people type, and the async driver WebOS installs for each.
 _ASYNC_DRIVERS = {
@@ -32,6 +35,31 @@ _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
     "postgres": "postgresql+asyncpg",
 }
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend.
+
+    SQLite keeps no offset and hands back naive datetimes; PostgreSQL keeps it.
+    Normalizing here makes ordering, comparisons and JSON output the same on both.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Model(DeclarativeBase):

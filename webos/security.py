@@ -41,8 +41,8 @@ async def require_user(user: Annotated[User | None, Depends(optional_user)]) -> 
     if user is None:
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="Not authenticated: log in at POST /auth/login and send "
-            "'Authorization: Bearer <token>'",
+            detail="Not authenticated: log in and send the credentials this app expects "
+            "(with the auth plugin: POST /auth/login, then 'Authorization: Bearer <token>')",
             headers={"WWW-Authenticate": "Bearer"},
         )
     return user

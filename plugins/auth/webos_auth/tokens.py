@@ -80,13 +80,17 @@ async def stored_secret(database: Database, candidate: str) -> str:
     """The key stored in ``auth_secret``, storing ``candidate`` first if there is none."""
     async with database.session() as session:
         row = await session.get(AuthSecret, SECRET_ROW)
-        if row is not None:
-            return row.value
+    return row.value if row is not None else await store_secret(database, candidate)
+
+
+async def store_secret(database: Database, candidate: str) -> str:
+    """Store ``candidate`` as the key; if another worker stored one first, return theirs."""
+    async with database.session() as session:
         session.add(AuthSecret(id=SECRET_ROW, value=candidate))
         try:
             await session.commit()
         except IntegrityError:
-            # Another worker stored its key between our read and our insert: use theirs.
+            # The fixed primary key makes the slower of two racing workers fail here.
             await session.rollback()
         else:
             return candidate
