@@ -54,8 +54,8 @@ def events_markdown(events: Iterable[Mapping[str, Any]]) -> str:
             parts.append("| field | type | required |" + (" description |" if described else ""))
             parts.append("|---|---|---|" + ("---|" if described else ""))
             for f in fields:
-                row = f"| `{f['name']}` | {f['type']} | {'yes' if f['required'] else 'no'} |"
-                parts.append(row + (f" {f['description']} |" if described else ""))
+                line = f"| `{f['name']}` | {f['type']} | {'yes' if f['required'] else 'no'} |"
+                parts.append(line + (f" {f['description']} |" if described else ""))
             parts.append("")
         else:
             parts.append("No payload schema declared.\n")
