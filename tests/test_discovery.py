@@ -291,3 +291,27 @@ def test_listening_to_a_disabled_plugins_event_names_the_disabled_plugin(webos_s
     found = records(kernel_for(webos_settings, disable_plugins="shop"))
     assert found["mailer"].status == "failed"
     assert "(not loaded, so declaring nothing: shop)" in found["mailer"].error
+
+
+async def test_invalid_input_never_echoes_a_password(make_kernel, make_client):
+    from fastapi import APIRouter
+    from pydantic import BaseModel, Field
+
+    class Form(BaseModel):
+        email: str
+        password: str = Field(min_length=8)
+
+    class Plugin:
+        router = APIRouter()
+
+        @staticmethod
+        @router.post("/form")
+        async def form(body: Form) -> dict:
+            return {}
+
+    async with make_client(make_kernel(plugins={"form": Plugin()})) as client:
+        response = await client.post("/form", json={"email": 3, "password": "short"})
+    assert response.status_code == 422
+    errors = {error["loc"][-1]: error for error in response.json()["detail"]}
+    assert "input" not in errors["password"] and '"short"' not in response.text
+    assert errors["email"]["input"] == 3

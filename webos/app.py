@@ -12,7 +12,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__, _context
@@ -47,6 +50,7 @@ def create_app(kernel: Kernel | None = None, *, settings: Settings | None = None
     app.state.kernel = kernel
     app.state.database = database
     app.add_middleware(_KernelContext, kernel=kernel)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     for name, router in kernel.routers():
         app.include_router(router, dependencies=[Depends(_as_plugin(name))])
     return app
@@ -57,6 +61,18 @@ def serve_app() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level)
     return create_app(settings=settings)
+
+
+# FastAPI's 422 body echoes each invalid input; never a password or a token.
+_SENSITIVE = ("password", "secret", "token")
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    for error in errors:
+        if any(word in str(part).lower() for part in error.get("loc", ()) for word in _SENSITIVE):
+            error.pop("input", None)
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
 def _as_plugin(name: str) -> Callable[[], Awaitable[None]]:

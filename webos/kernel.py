@@ -383,6 +383,13 @@ class Kernel:
         await self._transport.start(self._deliver)
         self._running = True
         plugins = [r.name for r in self.loaded_plugins() if r.name != KERNEL_PLUGIN]
+        failed = [r.name for r in self.records if r.status == "failed"]
+        logger.info(
+            "WebOS kernel started: {} plugin(s) loaded ({}){}",
+            len(plugins),
+            ", ".join(plugins) or "none",
+            f"; FAILED: {', '.join(failed)} (see `webos plugins`)" if failed else "",
+        )
         await self.emit("kernel:startup", {"plugins": plugins}, source=KERNEL_PLUGIN)
 
     async def stop(self) -> None:
