@@ -1,32 +1,25 @@
-"""The event bus: ``await bus.emit(name, payload)`` and ``@bus.on(name)``.
+"""The event bus: ``await bus.emit(name, payload)``, ``bus.publish(...)`` and ``@bus.on(name)``.
 
 ``@bus.on`` only marks a function. Registration happens when a kernel loads
 the plugin that holds it: the mark becomes a pluggy hookimpl of the event's
-hookspec. ``emit`` validates the name and payload, wraps them in an
-`Envelope`, hands the envelope to the transport, and returns an `EmitResult`
-saying which listeners ran and which failed.
-
-pluggy's own hook call stops at the first exception and does not await
-coroutines, so the dispatcher enumerates the hookimpls itself: it starts every
-listener in pluggy's call order (``tryfirst`` first, ``trylast`` last), runs
-them concurrently, and isolates their errors.
+hookspec (of every matching event's, for a wildcard). ``emit`` validates the
+name and payload, wraps them in an `Envelope`, hands it to the transport, and
+returns an `EmitResult` saying which listeners ran and which failed.
+How listeners run is `webos.dispatch`'s business.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
+import itertools
+import os
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from loguru import logger
-
 from . import _context
-from .events import validate_event_name
+from .events import validate_event_name, validate_event_pattern
 from .exceptions import NoKernelError
 
 if TYPE_CHECKING:
@@ -42,20 +35,93 @@ LISTEN_MARK = "__webos_listen__"
 class ListenMark:
     """What ``@bus.on`` records on a function."""
 
-    event: str
+    event: str  # an event name or a wildcard pattern ("auth:*", "*")
     tryfirst: bool = False
     trylast: bool = False
+    priority: int = 0
+    timeout: float | None = None
+
+    @property
+    def is_pattern(self) -> bool:
+        return self.event.endswith("*")
 
 
-@dataclass(frozen=True, slots=True)
+# Envelope ids: a random per-process prefix and a counter. Unique across processes
+# and hosts, and far cheaper than uuid4 on the emit path.
+_id_counter = itertools.count(1)
+_id_prefix = os.urandom(8).hex()
+
+
+def _new_process_ids() -> None:
+    global _id_counter, _id_prefix
+    _id_counter, _id_prefix = itertools.count(1), os.urandom(8).hex()
+
+
+os.register_at_fork(after_in_child=_new_process_ids)
+
+
 class Envelope:
-    """An emitted event: what a listener receives as its ``event`` argument."""
+    """An emitted event: what a listener receives as its ``event`` argument.
 
-    name: str
-    payload: Mapping[str, Any]
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    time: datetime = field(default_factory=lambda: datetime.now(UTC))
-    source: str | None = None
+    ``parent_id`` is the id of the event whose listener emitted this one;
+    ``correlation_id`` is shared by a whole chain, starting from the HTTP
+    request (``X-Correlation-ID``) or the first event; ``depth`` counts the
+    links from the start of the chain.
+    """
+
+    __slots__ = (
+        "_correlation_id",
+        "_id",
+        "_seq",
+        "depth",
+        "name",
+        "parent_id",
+        "payload",
+        "source",
+        "timestamp",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        payload: Mapping[str, Any],
+        *,
+        id: str | None = None,
+        timestamp: float | None = None,
+        source: str | None = None,
+        parent_id: str | None = None,
+        correlation_id: str | None = None,
+        depth: int = 0,
+    ) -> None:
+        self.name = name
+        self.payload = payload
+        # The id is formatted when first read: most events never need it.
+        self._id = id
+        self._seq = 0 if id else next(_id_counter)
+        self.timestamp = time.time() if timestamp is None else timestamp
+        self.source = source
+        self.parent_id = parent_id
+        self._correlation_id = correlation_id
+        self.depth = depth
+
+    @property
+    def id(self) -> str:
+        """Unique across processes and hosts; kept across redeliveries."""
+        if self._id is None:
+            self._id = f"{_id_prefix}-{self._seq:x}"
+        return self._id
+
+    @property
+    def correlation_id(self) -> str:
+        return self._correlation_id or self.id
+
+    @property
+    def time(self) -> datetime:
+        """When the event was emitted (UTC)."""
+        return datetime.fromtimestamp(self.timestamp, UTC)
+
+    def __repr__(self) -> str:
+        return f"<Envelope {self.name} {self.id} from {self.source}>"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of the envelope, as it would cross a process boundary."""
@@ -64,92 +130,91 @@ class Envelope:
             "id": self.id,
             "time": self.time.isoformat(),
             "source": self.source,
+            "parent_id": self.parent_id,
+            "correlation_id": self.correlation_id,
+            "depth": self.depth,
             "payload": dict(self.payload),
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Listener:
-    """A registered listener of one event, ready to call."""
+    """A registered listener of one event, ready to call.
+
+    ``suspends`` is what the dispatcher learned the last time it ran: whether the
+    listener suspended (awaited something that was not ready). Such a listener is
+    started in a task of its own up front, along with the others, as
+    ``asyncio.gather`` would; the others run eagerly, without a task.
+    """
 
     plugin: str
     function: Callable[..., Any]
     wants_payload: bool = True
     wants_event: bool = False
+    priority: int = 0
+    timeout: float | None = None
+    pattern: str | None = None  # the wildcard it was registered with, if any
+    name: str = ""
+    suspends: bool = False
 
-    @property
-    def name(self) -> str:
-        return f"{self.plugin}:{self.function.__name__}"
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = f"{self.plugin}:{self.function.__name__}"
 
 
 @dataclass(frozen=True, slots=True)
 class ListenerResult:
-    """How one listener handled one event."""
+    """How one listener handled one event. ``duration`` is in seconds when measured."""
 
     listener: str
     ok: bool
-    duration: float
+    duration: float | None = None
     error: str | None = None
     exception: BaseException | None = field(default=None, repr=False, compare=False)
+    timed_out: bool = False
 
 
-@dataclass(frozen=True, slots=True)
 class EmitResult:
-    """What ``emit`` returns: the envelope and one result per listener, in start order."""
+    """What ``emit`` returns: the envelope, and how each listener did, in start order."""
 
-    envelope: Envelope
-    results: Sequence[ListenerResult]
+    __slots__ = ("_durations", "_failures", "envelope", "listeners")
+
+    def __init__(self, envelope: Envelope, listeners: Sequence[Listener]) -> None:
+        self.envelope = envelope
+        self.listeners = listeners
+        # Filled in by the dispatcher; both stay None on the fast path.
+        self._failures: dict[int, ListenerResult] | None = None
+        self._durations: dict[int, float] | None = None
+
+    def __repr__(self) -> str:
+        state = "ok" if self.ok else f"{len(self.failed)} failed"
+        return f"<EmitResult {self.envelope.name}: {len(self.listeners)} listener(s), {state}>"
 
     @property
     def ok(self) -> bool:
-        return all(result.ok for result in self.results)
+        return not self._failures
 
     @property
     def ran(self) -> list[str]:
-        return [result.listener for result in self.results]
+        return [listener.name for listener in self.listeners]
+
+    @property
+    def results(self) -> list[ListenerResult]:
+        failures = self._failures or {}
+        durations = self._durations or {}
+        return [
+            failures.get(i) or ListenerResult(listener.name, True, durations.get(i))
+            for i, listener in enumerate(self.listeners)
+        ]
 
     @property
     def failed(self) -> list[ListenerResult]:
-        return [result for result in self.results if not result.ok]
+        failures = self._failures or {}
+        return [failures[i] for i in sorted(failures)]
 
-
-async def run_listeners(envelope: Envelope, listeners: Sequence[Listener]) -> EmitResult:
-    """Start every listener in order, run them concurrently, collect their results."""
-    if not listeners:
-        return EmitResult(envelope, ())
-    tasks = [asyncio.ensure_future(_run_one(listener, envelope)) for listener in listeners]
-    results = await asyncio.gather(*tasks)
-    return EmitResult(envelope, results)
-
-
-async def _run_one(listener: Listener, envelope: Envelope) -> ListenerResult:
-    # Runs in its own task, so setting the plugin here does not leak to the emitter.
-    _context.current_plugin.set(listener.plugin)
-    started = time.perf_counter()
-    try:
-        # pluggy's rule: an impl gets only the arguments it names.
-        kwargs: dict[str, Any] = {}
-        if listener.wants_payload:
-            kwargs["payload"] = envelope.payload
-        if listener.wants_event:
-            kwargs["event"] = envelope
-        outcome = listener.function(**kwargs)
-        if inspect.isawaitable(outcome):
-            await outcome
-    except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
-        duration = time.perf_counter() - started
-        logger.opt(exception=exc).error(
-            "Listener {listener} (plugin {plugin}, function {function}) failed on event "
-            "{event} [{event_id}]: {error!r}",
-            listener=listener.name,
-            plugin=listener.plugin,
-            function=listener.function.__qualname__,
-            event=envelope.name,
-            event_id=envelope.id,
-            error=exc,
-        )
-        return ListenerResult(listener.name, False, duration, f"{type(exc).__name__}: {exc}", exc)
-    return ListenerResult(listener.name, True, time.perf_counter() - started)
+    @property
+    def timed_out(self) -> list[ListenerResult]:
+        return [result for result in self.failed if result.timed_out]
 
 
 class Bus:
@@ -166,21 +231,37 @@ class Bus:
         return "<Bus (current kernel)>" if self._kernel is None else f"<Bus of {self._kernel!r}>"
 
     @staticmethod
-    def on(name: str, *, tryfirst: bool = False, trylast: bool = False) -> Callable[[F], F]:
+    def on(
+        name: str,
+        *,
+        tryfirst: bool = False,
+        trylast: bool = False,
+        priority: int = 0,
+        timeout: float | None = None,
+    ) -> Callable[[F], F]:
         """Mark a function as a listener of the event ``name``.
 
-        The function takes ``payload`` and, if it wants the envelope, ``event``.
-        It is registered when a kernel loads the plugin that holds it.
+        ``name`` may be a wildcard: ``"auth:*"`` (every event under ``auth``) or
+        ``"*"`` (every event). The function takes ``payload`` and, if it wants
+        the envelope, ``event``. Listeners start in order of ``priority``
+        (higher first), then pluggy's order (``tryfirst``, the others newest
+        plugin first, ``trylast``). ``timeout`` (seconds) overrides
+        ``WEBOS_LISTENER_TIMEOUT`` for this listener; ``0`` means none.
         """
-        validate_event_name(name)
+        if name.endswith("*"):
+            validate_event_pattern(name)
+        else:
+            validate_event_name(name)
         if tryfirst and trylast:
             raise ValueError(f"@bus.on({name!r}): tryfirst and trylast exclude each other")
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"@bus.on({name!r}): timeout must be >= 0 seconds, got {timeout}")
 
         def mark(function: F) -> F:
             if not callable(function):
                 raise TypeError(f"@bus.on({name!r}) decorates a function, not {function!r}")
             marks: list[ListenMark] = list(getattr(function, LISTEN_MARK, ()))
-            marks.append(ListenMark(name, tryfirst, trylast))
+            marks.append(ListenMark(name, tryfirst, trylast, priority, timeout))
             setattr(function, LISTEN_MARK, tuple(marks))
             return function
 
@@ -188,7 +269,10 @@ class Bus:
 
     @property
     def kernel(self) -> Kernel:
-        kernel = self._kernel or _context.current_kernel.get()
+        if self._kernel is not None:
+            return self._kernel
+        frame = _context.current_frame.get()
+        kernel = frame.kernel if frame is not None else _context.current_kernel.get()
         if kernel is None:
             raise NoKernelError(
                 "bus.emit() was called where no WebOS kernel is running. Call it from a "
@@ -197,16 +281,31 @@ class Bus:
             )
         return kernel
 
-    async def emit(
+    def emit(
         self, name: str, payload: Mapping[str, Any] | None = None, *, source: str | None = None
-    ) -> EmitResult:
+    ) -> Awaitable[EmitResult]:
         """Emit ``name`` with ``payload`` and wait for every listener.
 
-        Raises `UnknownEventError` for an undeclared name and `InvalidPayloadError`
-        for a payload that is not a JSON mapping or fails the declared schema; a
-        listener's error never reaches the caller: it is in the result.
+        Raises `UnknownEventError` for an undeclared name, `InvalidPayloadError`
+        for a payload that is not a JSON mapping or fails the declared schema, and
+        `EventDepthError` past ``WEBOS_MAX_EVENT_DEPTH`` nested emits. A listener's
+        error never reaches the caller: it is in the result.
+
+        (A plain function returning the awaitable, so that the emit path has no
+        coroutine frame of its own; bad input raises as soon as it is called.)
         """
-        return await self.kernel.emit(name, payload, source=source)
+        return self.kernel.emit(name, payload, source=source)
+
+    def publish(
+        self, name: str, payload: Mapping[str, Any] | None = None, *, source: str | None = None
+    ) -> Envelope:
+        """Emit without waiting: validate now, run the listeners in the background.
+
+        Raises the same errors as `emit`, before returning. The kernel keeps track
+        of the listeners still running and waits for them (up to
+        ``WEBOS_SHUTDOWN_GRACE`` seconds) when it stops.
+        """
+        return self.kernel.publish(name, payload, source=source)
 
 
 #: The bus of whichever kernel runs the current code.

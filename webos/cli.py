@@ -39,7 +39,13 @@ def _quiet_logs() -> None:
     from loguru import logger
 
     logger.remove()
-    logger.add(sys.stderr, level="WARNING", format="{level}: {message}")
+    # sys.stderr looked up per message: a test runner may swap it out and close it.
+    logger.add(_to_stderr, level="WARNING", format="{level}: {message}")
+
+
+def _to_stderr(message: Any) -> None:
+    # sys.stderr looked up per message: a test runner may swap it out and close it.
+    sys.stderr.write(message)
 
 
 @app.command()
@@ -155,7 +161,8 @@ def emit(
     for item in result.results:
         mark = "ok    " if item.ok else "FAILED"
         detail = f": {item.error}" if item.error else ""
-        typer.echo(f"  {mark} {item.listener} ({item.duration * 1000:.1f} ms){detail}")
+        took = f" ({item.duration * 1000:.1f} ms)" if item.duration is not None else ""
+        typer.echo(f"  {mark} {item.listener}{took}{detail}")
     if not result.ok:
         raise typer.Exit(1)
 

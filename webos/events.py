@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -28,12 +29,21 @@ from typing import Any, TypeVar, get_type_hints, is_typeddict
 
 from .exceptions import DeclarationError, EventNameError, InvalidPayloadError
 
-__all__ = ["EventSpec", "event", "hook_name", "suggest", "validate_event_name"]
+__all__ = [
+    "EventSpec",
+    "event",
+    "hook_name",
+    "matches",
+    "suggest",
+    "validate_event_name",
+    "validate_event_pattern",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SEGMENT = r"[a-z][a-z0-9_]*"
 _EVENT_NAME = re.compile(rf"{_SEGMENT}(?::{_SEGMENT})+")
+_PATTERN_PREFIX = re.compile(rf"{_SEGMENT}(?::{_SEGMENT})*")
 EVENT_MARK = "__webos_event__"
 
 
@@ -46,6 +56,31 @@ def validate_event_name(name: object) -> str:
             "(for example 'blogger:post:published')."
         )
     return name
+
+
+def validate_event_pattern(pattern: object) -> str:
+    """Return ``pattern`` if it is ``*`` or ``segment[:segment...]:*``, else raise."""
+    if pattern == "*":
+        return pattern
+    if (
+        not isinstance(pattern, str)
+        or not pattern.endswith(":*")
+        or not _PATTERN_PREFIX.fullmatch(pattern[:-2])
+    ):
+        raise EventNameError(
+            f"Malformed event pattern {pattern!r}: a wildcard is '*' (every event) or "
+            "event segments followed by ':*' (for example 'auth:*', every event under auth)."
+        )
+    return pattern
+
+
+def matches(pattern: str, name: str) -> bool:
+    """Whether the event ``name`` falls under ``pattern`` (an event name or a wildcard)."""
+    if pattern == "*":
+        return True
+    if pattern.endswith(":*"):
+        return name.startswith(pattern[:-1])
+    return pattern == name
 
 
 def hook_name(name: str) -> str:
@@ -160,17 +195,24 @@ def _schema_type(prop: Mapping[str, Any]) -> str:
     return "any"
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def check_json_mapping(name: str, payload: object) -> None:
     """Payloads must cross a process boundary, so they are JSON objects."""
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):
         raise InvalidPayloadError(
             name, f"expected a mapping (dict) of JSON values, got {type(payload).__name__}"
         )
     for key, value in payload.items():
-        if not isinstance(key, str):
+        if type(key) is not str:
             raise InvalidPayloadError(name, f"keys must be strings, got {key!r}")
+        kind = type(value)
+        # The common values, checked without serializing them.
+        if kind in _PLAIN or (kind is float and math.isfinite(value)):
+            continue
         try:
-            json.dumps(value)
+            json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise InvalidPayloadError(
                 name,

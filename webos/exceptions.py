@@ -5,6 +5,7 @@
     ├── DeclarationError      an event declared twice, or two names mapping to one hook
     ├── UnknownEventError     emitting or listening to a name nobody declared
     ├── InvalidPayloadError   a payload that is not a JSON mapping or fails its schema
+    ├── EventDepthError       listeners emitting events from listeners, past the depth limit
     ├── NoKernelError         ``bus.emit`` called where no kernel is running
     └── PluginError           a plugin that could not be loaded (fatal in strict mode)
 
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "DeclarationError",
+    "EventDepthError",
     "EventNameError",
     "InvalidPayloadError",
     "NoKernelError",
@@ -59,6 +61,21 @@ class InvalidPayloadError(WebOSError, ValueError):
         self.field = field
         where = f" (field {field!r})" if field else ""
         super().__init__(f"Invalid payload for event {event!r}{where}: {message}")
+
+
+class EventDepthError(WebOSError, RecursionError):
+    """An event emitted from a chain of listeners deeper than ``WEBOS_MAX_EVENT_DEPTH``."""
+
+    def __init__(self, name: str, depth: int, limit: int) -> None:
+        self.name = name
+        self.depth = depth
+        self.limit = limit
+        super().__init__(
+            f"Event {name!r} would be {depth} levels deep in a chain of listeners emitting "
+            f"events, past the limit of {limit}: a listener probably emits the event that "
+            "triggered it (directly or through others) without a stop condition. Break the "
+            "cycle, or raise WEBOS_MAX_EVENT_DEPTH if the chain is meant to be this long."
+        )
 
 
 class NoKernelError(WebOSError, RuntimeError):

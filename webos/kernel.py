@@ -1,44 +1,30 @@
-"""The kernel: loads plugins into a fresh pluggy manager and runs the bus.
+"""The kernel: one plugin manager, the declared events, and the bus that runs them.
 
-Loading happens in phases so that one plugin's fault never reaches another:
-
-1. discover candidates and import each (an import error fails that plugin only);
-2. add every plugin's event declarations (a conflict fails the later plugin);
-3. check every listener against the declared events (a listener for an
-   undeclared event, or with parameters its event does not pass, fails its
-   plugin); repeat until no plugin fails, since a failed plugin's events go too;
-4. register the survivors with pluggy and run ``check_pending``.
-
-Nothing here imports FastAPI, uvicorn or the database: ``webos plugins`` and a
-broker worker stay cheap to start.
+`webos.loading` fills it from discovered plugins; `webos.dispatch` runs the
+listeners of each event. Nothing here imports FastAPI, uvicorn or the database:
+``webos plugins`` and a broker worker stay cheap to start.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import pluggy
 from loguru import logger
 
-from . import _context, hookspecs
-from .bus import Bus, EmitResult, Envelope, Listener, run_listeners
+from . import _context
+from .bus import Bus, EmitResult, Envelope, Listener
 from .discovery import Candidate, discover
-from .events import EventSpec, suggest, validate_event_name
-from .exceptions import DeclarationError, PluginError, UnknownEventError, WebOSError
-from .manager import (
-    Collected,
-    ImplDef,
-    PluginNamespace,
-    WebOSPluginManager,
-    collect,
-    event_spec_namespace,
-    required_params,
-)
+from .dispatch import Background, dispatch
+from .events import EventSpec, matches, suggest, validate_event_name
+from .exceptions import EventDepthError, PluginError, UnknownEventError, WebOSError
+from .loading import KERNEL_PLUGIN, Loader, PluginRecord
+from .manager import WebOSPluginManager, required_params
 from .settings import Settings
 from .transport import InProcessTransport, Transport
 
@@ -46,40 +32,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = ["KERNEL_PLUGIN", "Kernel", "PluginRecord"]
-
-KERNEL_PLUGIN = "kernel"
-Status = Literal["loaded", "failed", "disabled"]
-
-
-@dataclass
-class PluginRecord:
-    """What ``webos plugins`` shows for one plugin."""
-
-    name: str
-    source: str
-    version: str | None = None
-    status: Status = "loaded"
-    error: str | None = None
-    declares: list[str] = field(default_factory=list)
-    listens: list[str] = field(default_factory=list)
-    routes: list[str] = field(default_factory=list)
-    collected: Collected | None = field(default=None, repr=False)
-
-    def fail(self, error: str) -> None:
-        self.status = "failed"
-        self.error = error
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "source": self.source,
-            "status": self.status,
-            "error": self.error,
-            "listens": self.listens,
-            "declares": self.declares,
-            "routes": self.routes,
-        }
 
 
 class Kernel:
@@ -111,6 +63,11 @@ class Kernel:
         self._entry_points = entry_points
         self._transport: Transport = transport or InProcessTransport()
         self._listeners: dict[str, tuple[Listener, ...]] = {}
+        self.background = Background()
+        self._timeout = self.settings.listener_timeout or None
+        self._max_depth = self.settings.max_event_depth
+        trace = self.settings.trace_events
+        self._trace = None if not trace else ("*" if trace in ("1", "true", "yes") else trace)
         self._loaded = False
         self._running = False
 
@@ -125,34 +82,7 @@ class Kernel:
         if self._loaded:
             return self
         self._loaded = True
-        kernel_record = PluginRecord(KERNEL_PLUGIN, "builtin", _own_version())
-        kernel_record.collected = collect(hookspecs)
-        self.records.append(kernel_record)
-
-        by_name: dict[str, PluginRecord] = {KERNEL_PLUGIN: kernel_record}
-        for candidate in self._candidates():
-            record = PluginRecord(candidate.name, candidate.source, candidate.version)
-            self.records.append(record)
-            if candidate.name in by_name:
-                first = by_name[candidate.name]
-                record.fail(
-                    f"duplicate plugin name {candidate.name!r}: already provided by "
-                    f"{first.source}; this one from {candidate.source} is ignored"
-                )
-                logger.error("Plugin {}: {}", candidate.name, record.error)
-                continue
-            by_name[candidate.name] = record
-            reason = self.settings.blocks(candidate.name)
-            if reason is not None:
-                record.status, record.error = "disabled", reason
-                self.pm.set_blocked(candidate.name)
-                continue
-            self._import(candidate, record)
-
-        self._declare_events()
-        self._check_listeners()
-        self._register()
-
+        Loader(self.settings, self.pm, self.records, self.events).run(self._candidates())
         failures = [(r.name, r.error or "") for r in self.records if r.status == "failed"]
         if failures and self.settings.strict_plugins:
             raise PluginError(failures)
@@ -166,154 +96,6 @@ class Kernel:
                     yield candidate
         for name, obj in self._extra.items():
             yield Candidate(name, "inline", None, _returning(obj))
-
-    def _import(self, candidate: Candidate, record: PluginRecord) -> None:
-        try:
-            obj = candidate.load()
-            record.collected = collect(obj)
-            if record.version is None:
-                record.version = getattr(obj, "__version__", None)
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the kernel
-            record.fail(f"import failed: {type(exc).__name__}: {exc}")
-            logger.opt(exception=exc).error(
-                "Plugin {} from {} failed to load and is skipped "
-                "(disable it with WEBOS_DISABLE_PLUGINS={}): {}",
-                candidate.name,
-                candidate.source,
-                candidate.name,
-                record.error,
-            )
-
-    def _live(self) -> list[tuple[PluginRecord, Collected]]:
-        return [
-            (r, r.collected)
-            for r in self.records
-            if r.status == "loaded" and r.collected is not None
-        ]
-
-    def _declare_events(self) -> None:
-        hooks: dict[str, str] = {}
-        for record, collected in self._live():
-            mine: dict[str, str] = {}
-            try:
-                for spec in collected.events:
-                    owner = self.events.get(spec.name)
-                    if owner is not None or spec.name in mine.values():
-                        by = owner.declared_by if owner is not None else record.name
-                        raise DeclarationError(
-                            f"event {spec.name!r} is already declared by plugin "
-                            f"{by!r}; an event is declared once"
-                        )
-                    other = hooks.get(spec.hook) or mine.get(spec.hook)
-                    if other is not None:
-                        raise DeclarationError(
-                            f"events {other!r} and {spec.name!r} both map to the hook "
-                            f"{spec.hook!r}; rename one of them"
-                        )
-                    mine[spec.hook] = spec.name
-                    spec.payload_schema_check()
-            except DeclarationError as exc:
-                self._reject(record, str(exc))
-                continue
-            for spec in collected.events:
-                self.events[spec.name] = spec.with_owner(record.name)
-            hooks.update(mine)
-            record.declares = [spec.name for spec in collected.events]
-
-    def _check_listeners(self) -> None:
-        # A rejected plugin takes its events with it, which may strand other listeners.
-        while True:
-            specs = self._hook_specs()
-            rejected = False
-            for record, collected in self._live():
-                problems = [p for impl in collected.impls if (p := self._problem(impl, specs))]
-                if problems:
-                    self._reject(record, "; ".join(problems))
-                    rejected = True
-            if not rejected:
-                return
-
-    def _hook_specs(self) -> dict[str, tuple[str | None, list[str]]]:
-        """Hook name -> (event name or None, parameter names) for every declared hook."""
-        specs: dict[str, tuple[str | None, list[str]]] = {}
-        for spec in self.events.values():
-            specs[spec.hook] = (spec.name, ["payload", "event"])
-        for _, collected in self._live():
-            for name, function in _plain_hookspecs(collected.obj):
-                specs[name] = (None, required_params(function)[0])
-        return specs
-
-    def _problem(
-        self, impl: ImplDef, specs: Mapping[str, tuple[str | None, list[str]]]
-    ) -> str | None:
-        where = f"listener {impl.qualname}"
-        if impl.hook not in specs:
-            wanted = impl.event or impl.hook
-            names = list(self.events) if impl.event else list(specs)
-            close = suggest(wanted, names)
-            if close is None and impl.event is None:
-                close = suggest(wanted.replace("_", ":"), list(self.events))
-            hint = f"; did you mean {close!r}?" if close else "; run `webos events` to list them"
-            kind = "event" if impl.event else "hook"
-            absent = [r.name for r in self.records if r.status != "loaded"]
-            if absent:
-                # The declaring plugin may be one that is switched off or broken.
-                hint += f" (not loaded, so declaring nothing: {', '.join(absent)})"
-            return f"{where} listens to {kind} {wanted!r}, which no loaded plugin declares{hint}"
-        event_name, params = specs[impl.hook]
-        label = f"event {event_name!r}" if event_name else f"hook {impl.hook!r}"
-        if event_name and (impl.opts.get("wrapper") or impl.opts.get("hookwrapper")):
-            return f"{where} is a wrapper; wrappers are not supported on {label}"
-        _, required = required_params(impl.function)
-        unknown = [name for name in required if name not in params]
-        if unknown:
-            return (
-                f"{where} of {label} takes {', '.join(map(repr, unknown))}, but its "
-                f"listeners receive only {' and '.join(map(repr, params))}"
-            )
-        return None
-
-    def _reject(self, record: PluginRecord, error: str) -> None:
-        record.fail(error)
-        logger.error(
-            "Plugin {} rejected: {} (disable it with WEBOS_DISABLE_PLUGINS={})",
-            record.name,
-            error,
-            record.name,
-        )
-        for name in record.declares:
-            self.events.pop(name, None)
-        record.declares = []
-
-    def _register(self) -> None:
-        live = self._live()
-        for record, collected in live:
-            if record.declares:
-                specs = [self.events[name] for name in record.declares]
-                self.pm.add_hookspecs(event_spec_namespace(record.name, specs))
-            for _, function in _plain_hookspecs(collected.obj):
-                self.pm.add_hookspecs(_single(function))
-        for record, collected in live:
-            impls = collected.impls
-            try:
-                self.pm.register(PluginNamespace(record.name, impls), name=record.name)
-            except (pluggy.PluginValidationError, ValueError) as exc:
-                self.pm.unregister(name=record.name)
-                self._reject(record, str(exc))
-                continue
-            record.listens = sorted({self._event_of(impl) for impl in impls})
-            router = collected.router
-            if router is not None:
-                record.routes = _routes(router)
-        self.pm.check_pending()
-
-    def _event_of(self, impl: ImplDef) -> str:
-        if impl.event:
-            return impl.event
-        for spec in self.events.values():
-            if spec.hook == impl.hook:
-                return spec.name
-        return impl.hook
 
     # -- what is loaded ------------------------------------------------------
 
@@ -332,7 +114,11 @@ class Kernel:
         ]
 
     def listeners(self, name: str) -> tuple[Listener, ...]:
-        """The listeners of event ``name`` in start order (pluggy's call order)."""
+        """The listeners of event ``name`` in start order.
+
+        Higher ``priority`` first; ties keep pluggy's call order (``tryfirst``,
+        then the others newest plugin first, then ``trylast``).
+        """
         cached = self._listeners.get(name)
         if cached is not None:
             return cached
@@ -343,8 +129,17 @@ class Kernel:
         for impl in impls:
             names = required_params(impl.function)[0]
             found.append(
-                Listener(impl.plugin_name, impl.function, "payload" in names, "event" in names)
+                Listener(
+                    impl.plugin_name,
+                    impl.function,
+                    "payload" in names,
+                    "event" in names,
+                    priority=impl.opts.get("webos_priority", 0),
+                    timeout=impl.opts.get("webos_timeout"),
+                    pattern=impl.opts.get("webos_pattern"),
+                )
             )
+        found.sort(key=lambda listener: -listener.priority)  # stable: ties keep pluggy's order
         self._listeners[name] = tuple(found)
         return self._listeners[name]
 
@@ -393,11 +188,18 @@ class Kernel:
         await self.emit("kernel:startup", {"plugins": plugins}, source=KERNEL_PLUGIN)
 
     async def stop(self) -> None:
-        """Emit ``kernel:shutdown`` and stop the transport."""
+        """Wait for events published in the background, emit ``kernel:shutdown``, stop.
+
+        Background work gets ``WEBOS_SHUTDOWN_GRACE`` seconds in all; what is still
+        running then is cancelled and logged.
+        """
         if not self._running:
             return
+        deadline = time.monotonic() + self.settings.shutdown_grace
         try:
+            await self.background.drain(self.settings.shutdown_grace)
             await self.emit("kernel:shutdown", {}, source=KERNEL_PLUGIN)
+            await self.background.drain(max(0.0, deadline - time.monotonic()))
         finally:
             self._running = False
             await self._transport.stop()
@@ -423,27 +225,72 @@ class Kernel:
         finally:
             _context.current_kernel.reset(token)
 
-    async def emit(
+    def emit(
         self, name: str, payload: Mapping[str, Any] | None = None, *, source: str | None = None
-    ) -> EmitResult:
-        """Validate and emit one event; see `webos.Bus.emit`."""
+    ) -> Awaitable[EmitResult]:
+        """Validate and emit one event; await the result to wait for its listeners.
+
+        See `webos.Bus.emit`. Validation errors raise when this is called.
+        """
+        return self._transport.send(self._envelope(name, payload, source))
+
+    def publish(
+        self, name: str, payload: Mapping[str, Any] | None = None, *, source: str | None = None
+    ) -> Envelope:
+        """Validate one event now, deliver it in the background; see `webos.Bus.publish`."""
+        envelope = self._envelope(name, payload, source)
+        # The caller's context, so that a listener's emits know their parent and kernel.
+        context = contextvars.copy_context()
+        self.background.spawn(self._transport.send(envelope), envelope, context)
+        return envelope
+
+    def _envelope(
+        self, name: str, payload: Mapping[str, Any] | None, source: str | None
+    ) -> Envelope:
         spec = self.events.get(name)
         if spec is None:
             validate_event_name(name)
             raise UnknownEventError(name, suggest(name, self.events))
-        payload = {} if payload is None else payload
+        if payload is None:
+            payload = {}
         spec.check_payload(payload)
         if not self._running:
             raise WebOSError(
                 f"cannot emit {name!r}: the kernel is not running. Use `async with kernel:` "
                 "or serve the app made by create_app(), which starts it."
             )
-        envelope = Envelope(name, dict(payload), source=source or _context.current_plugin.get())
-        with self.activate():
-            return await self._transport.send(envelope)
+        frame = _context.current_frame.get()
+        if frame is None:
+            return Envelope(
+                name,
+                payload,
+                source=source or _context.current_plugin.get(),
+                correlation_id=_context.current_correlation.get(),
+            )
+        # Emitted by a listener: part of the chain its event started.
+        parent = frame.envelope
+        depth = parent.depth + 1
+        if depth > self._max_depth:
+            raise EventDepthError(name, depth, self._max_depth)
+        return Envelope(
+            name,
+            payload,
+            source=source or frame.running_plugin(),
+            parent_id=parent.id,
+            correlation_id=parent.correlation_id,
+            depth=depth,
+        )
 
-    async def _deliver(self, envelope: Envelope) -> EmitResult:
-        return await run_listeners(envelope, self.listeners(envelope.name))
+    def _deliver(self, envelope: Envelope) -> Awaitable[EmitResult]:
+        listeners = self._listeners.get(envelope.name) or self.listeners(envelope.name)
+        if self._trace is None or not matches(self._trace, envelope.name):
+            return dispatch(self, envelope, listeners, default_timeout=self._timeout)
+        return self._traced(envelope, listeners)
+
+    async def _traced(self, envelope: Envelope, listeners: tuple[Listener, ...]) -> EmitResult:
+        result = await dispatch(self, envelope, listeners, default_timeout=self._timeout, timed=True)
+        _trace(result)
+        return result
 
     # -- listings ------------------------------------------------------------
 
@@ -456,30 +303,20 @@ def _returning(obj: object) -> Callable[[], object]:
     return lambda: obj
 
 
-def _plain_hookspecs(obj: object) -> list[tuple[str, Any]]:
-    """Non-event hookspecs (``@hookspec``) a plugin module declares, e.g. the kernel's."""
-    found = []
-    for attr in dir(obj):
-        function = getattr(obj, attr, None)
-        if callable(function) and isinstance(getattr(function, "webos_spec", None), dict):
-            found.append((attr, function))
-    return found
-
-
-def _single(function: Any) -> type:
-    return type(f"{function.__name__}_spec", (), {function.__name__: function})
-
-
-def _routes(router: Any) -> list[str]:
-    routes = []
-    for route in getattr(router, "routes", ()):
-        methods = sorted(getattr(route, "methods", None) or ())
-        path = getattr(route, "path", "")
-        routes.append(f"{','.join(methods)} {path}".strip())
-    return routes
-
-
-def _own_version() -> str:
-    from . import __version__
-
-    return __version__
+def _trace(result: EmitResult) -> None:
+    envelope = result.envelope
+    parts = []
+    for item in result.results:
+        took = f"{item.duration * 1000:.2f} ms" if item.duration is not None else "?"
+        state = "ok" if item.ok else ("TIMEOUT" if item.timed_out else f"FAILED {item.error}")
+        parts.append(f"{item.listener} {took} {state}")
+    logger.info(
+        "TRACE {} [{}] source={} parent={} correlation={} depth={} -> {}",
+        envelope.name,
+        envelope.id,
+        envelope.source,
+        envelope.parent_id,
+        envelope.correlation_id,
+        envelope.depth,
+        "; ".join(parts) or "no listeners",
+    )

@@ -25,7 +25,7 @@ from typing import Any
 import pluggy
 
 from .bus import LISTEN_MARK, ListenMark
-from .events import EventSpec, declared_in, hook_name
+from .events import EventSpec, declared_in, hook_name, matches
 from .markers import PROJECT, hookspec
 
 __all__ = ["Collected", "ImplDef", "PluginNamespace", "WebOSPluginManager", "collect"]
@@ -42,6 +42,23 @@ class ImplDef:
     function: Callable[..., Any]
     opts: dict[str, Any]
     event: str | None = None  # set for @bus.on marks; pluggy impls map back through the hook
+
+    @property
+    def pattern(self) -> str | None:
+        """The wildcard of a ``@bus.on("auth:*")`` listener, else None."""
+        return self.event if self.event is not None and self.event.endswith("*") else None
+
+    def expand(self, events: Iterable[EventSpec]) -> list[ImplDef]:
+        """A wildcard listener as one impl per matching event; any other impl as itself."""
+        pattern = self.pattern
+        if pattern is None:
+            return [self]
+        opts = {**self.opts, "webos_pattern": pattern}
+        return [
+            ImplDef(spec.hook, self.function, opts, spec.name)
+            for spec in events
+            if matches(pattern, spec.name)
+        ]
 
     @property
     def qualname(self) -> str:
@@ -102,8 +119,17 @@ def _impls_in(namespace: object) -> Iterable[ImplDef]:
             continue
         marks: tuple[ListenMark, ...] = getattr(function, LISTEN_MARK, ())
         for mark in marks:
-            opts = {"tryfirst": mark.tryfirst, "trylast": mark.trylast}
-            yield ImplDef(hook_name(mark.event), function, opts, mark.event)
+            opts: dict[str, Any] = {"tryfirst": mark.tryfirst, "trylast": mark.trylast}
+            # Kept in pluggy's HookImpl.opts, where the kernel reads them back.
+            if mark.priority:
+                opts["webos_priority"] = mark.priority
+            if mark.timeout is not None:
+                opts["webos_timeout"] = mark.timeout
+            if mark.is_pattern:
+                # Registered once per matching event when the kernel knows them all.
+                yield ImplDef("", function, opts, mark.event)
+            else:
+                yield ImplDef(hook_name(mark.event), function, opts, mark.event)
         pluggy_opts = getattr(function, _IMPL_MARK, None)
         if isinstance(pluggy_opts, dict) and not marks:
             opts = dict(pluggy_opts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -28,6 +29,14 @@ class Settings(BaseSettings):
     disable_plugins: str = ""
     #: Comma-separated plugin names to load, and only those; unset loads all, empty loads none.
     load_plugins: str | None = None
+    #: Seconds a listener may run before it is cancelled (per listener: @bus.on(timeout=)); 0: none.
+    listener_timeout: float = Field(default=30.0, ge=0)
+    #: Seconds a stopping kernel waits for events published in the background.
+    shutdown_grace: float = Field(default=10.0, ge=0)
+    #: How many events deep a chain of listeners emitting events may go.
+    max_event_depth: int = Field(default=16, ge=1)
+    #: Log every emitted event matching this name or pattern ("1" or "*": all), with timings.
+    trace_events: str | None = None
     #: Log level of the loguru sink ``webos serve`` installs.
     log_level: str = "INFO"
 

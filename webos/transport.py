@@ -26,8 +26,8 @@ class Transport(Protocol):
     async def start(self, deliver: Deliver) -> None:
         """Begin delivering; ``deliver`` runs this process's listeners for one envelope."""
 
-    async def send(self, envelope: Envelope) -> EmitResult:
-        """Hand one validated envelope over for delivery."""
+    def send(self, envelope: Envelope) -> Awaitable[EmitResult]:
+        """Hand one validated envelope over for delivery; await it for the outcome."""
 
     async def stop(self) -> None:
         """Stop delivering and release resources."""
@@ -42,10 +42,10 @@ class InProcessTransport:
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
 
-    async def send(self, envelope: Envelope) -> EmitResult:
+    def send(self, envelope: Envelope) -> Awaitable[EmitResult]:
         if self._deliver is None:
             raise RuntimeError("InProcessTransport.send() called before start()")
-        return await self._deliver(envelope)
+        return self._deliver(envelope)
 
     async def stop(self) -> None:
         self._deliver = None

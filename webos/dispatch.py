@@ -1,0 +1,438 @@
+"""Running the listeners of one event: eagerly, concurrently, isolated, with timeouts.
+
+Listeners are started in order, each run right away up to its first
+suspension, in the emitter's task. One that finishes without suspending (most
+do: they log, count, or update memory) costs a function call: no Task, no
+timer, no context copy.
+
+When a listener suspends, the listeners after it are handed to a new task,
+which starts them the same way, while this task waits for the suspended
+listener and finishes it. So every listener runs start to end in one task
+(``asyncio.current_task()``, anyio cancel scopes and ``asyncio.timeout`` work
+in listeners as anywhere else), a slow listener never delays the start of the
+next, and an event whose listeners never suspend creates no task at all. It
+is what Python 3.12's eager tasks give, without creating a task up front, and
+it runs on 3.11.
+
+Errors never leave a listener: each is logged (event, plugin, function,
+traceback) and recorded in the `EmitResult`; a listener past its timeout is
+cancelled and recorded as timed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import time
+import types
+from collections.abc import Awaitable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+from . import _context
+from .bus import EmitResult, Envelope, Listener, ListenerResult
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .kernel import Kernel
+
+__all__ = ["Background", "dispatch"]
+
+_clock = time.perf_counter
+
+
+async def dispatch(
+    kernel: Kernel,
+    envelope: Envelope,
+    listeners: Sequence[Listener],
+    *,
+    default_timeout: float | None,
+    timed: bool = False,
+) -> EmitResult:
+    """Run ``listeners`` for ``envelope``; return when every one has finished."""
+    result = EmitResult(envelope, listeners)
+    if listeners:
+        frame = _context.Frame(kernel, envelope, None)
+        token = _context.current_frame.set(frame)
+        try:
+            await _run_from(0, len(listeners), result, frame, default_timeout, timed)
+        finally:
+            _context.current_frame.reset(token)
+    return result
+
+
+async def _run_from(
+    start: int,
+    end: int,
+    result: EmitResult,
+    frame: _context.Frame,
+    default_timeout: float | None,
+    timed: bool,
+    new_task: bool = False,
+) -> None:
+    """Start ``result.listeners[start:end]`` in this task, eagerly, until one suspends.
+
+    ``new_task``: this runs as a task of its own (in a copy of the emitter's
+    context), so it needs a frame of its own.
+    """
+    if new_task:
+        frame = _context.Frame(frame.kernel, frame.envelope, None)
+        _context.current_frame.set(frame)
+    envelope = result.envelope
+    payload = envelope.payload
+    listeners = result.listeners
+    for index in range(start, end):
+        listener = listeners[index]
+        if listener.suspends:
+            await _fan_out(index, end, result, frame, default_timeout, timed)
+            return
+        frame.plugin = listener.plugin
+        started = _clock()
+        # This is `_step` written out: it runs once per listener per event.
+        try:
+            if listener.wants_event:
+                if listener.wants_payload:
+                    outcome = listener.function(payload=payload, event=envelope)
+                else:
+                    outcome = listener.function(event=envelope)
+            elif listener.wants_payload:
+                outcome = listener.function(payload=payload)
+            else:
+                outcome = listener.function()
+            if type(outcome) is types.CoroutineType:
+                # Drive the first step; a ``for`` loop ends without raising StopIteration.
+                for awaited in outcome.__await__():  # noqa: B007 - used after the loop
+                    break
+                else:
+                    if timed:
+                        _record_duration(result, index, _clock() - started)
+                    continue
+                rest: Awaitable[Any] | None = _resume_after(outcome, awaited)
+            elif outcome is not None and inspect.isawaitable(outcome):
+                rest = outcome
+            else:
+                rest = None
+        except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
+            _fail(result, index, exc, _clock() - started)
+            continue
+        if rest is None:
+            if timed:
+                _record_duration(result, index, _clock() - started)
+            continue
+        # It suspended: the listeners after it go on in another task; this one ends here.
+        listener.suspends = True
+        others = []
+        if index + 1 < end:
+            run = _run_from(index + 1, end, result, frame, default_timeout, timed, new_task=True)
+            others.append(_spawn(run))
+        await _finish(result, index, started, rest, default_timeout)
+        await _join(others, result)
+        return
+
+
+async def _fan_out(
+    start: int,
+    end: int,
+    result: EmitResult,
+    frame: _context.Frame,
+    default_timeout: float | None,
+    timed: bool,
+) -> None:
+    """Start the rest in tasks, all at once and in order, as ``asyncio.gather`` would.
+
+    Each listener known to suspend gets a task of its own; each run of the others
+    shares one task, where they run eagerly. Listeners under the default timeout
+    share one timer.
+    """
+    listeners = result.listeners
+    kernel = frame.kernel
+    shared = _Deadline(default_timeout) if default_timeout else None
+    tasks = []
+    index = start
+    while index < end:
+        listener = listeners[index]
+        if listener.suspends:
+            if listener.timeout is None:
+                deadline = shared
+            else:
+                deadline = _Deadline(listener.timeout) if listener.timeout else None
+            task = _spawn(_own_task(index, result, kernel, deadline, timed))
+            if deadline is not None:
+                deadline.watch(task, index)
+            tasks.append(task)
+            index += 1
+            continue
+        stop = index + 1
+        while stop < end and not listeners[stop].suspends:
+            stop += 1
+        run = _run_from(index, stop, result, frame, default_timeout, timed, new_task=True)
+        tasks.append(_spawn(run))
+        index = stop
+    try:
+        await _join(tasks, result)
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+class _Deadline:
+    """One timer for the listener tasks of one dispatch that share a timeout."""
+
+    __slots__ = ("expired", "handle", "tasks")
+
+    def __init__(self, timeout: float) -> None:
+        self.tasks: dict[asyncio.Task[None], int] = {}
+        self.expired: set[int] = set()
+        self.handle = asyncio.get_running_loop().call_later(timeout, self._fire)
+
+    def watch(self, task: asyncio.Task[None], index: int) -> None:
+        self.tasks[task] = index
+
+    def _fire(self) -> None:
+        for task, index in self.tasks.items():
+            if not task.done():
+                self.expired.add(index)
+                task.cancel()
+
+    def close(self) -> None:
+        self.handle.cancel()
+
+
+async def _own_task(
+    index: int, result: EmitResult, kernel: Kernel, deadline: _Deadline | None, timed: bool
+) -> None:
+    """Run one listener in the task made for it."""
+    listener = result.listeners[index]
+    envelope = result.envelope
+    # The task runs in a copy of the emitter's context: give it a frame of its own.
+    _context.current_frame.set(_context.Frame(kernel, envelope, listener.plugin))
+    started = _clock()
+    try:
+        if listener.wants_event:
+            if listener.wants_payload:
+                outcome = listener.function(payload=envelope.payload, event=envelope)
+            else:
+                outcome = listener.function(event=envelope)
+        elif listener.wants_payload:
+            outcome = listener.function(payload=envelope.payload)
+        else:
+            outcome = listener.function()
+        if type(outcome) is types.CoroutineType:
+            for awaited in outcome.__await__():
+                await _resume_after(outcome, awaited)
+                break
+            else:
+                listener.suspends = False  # it did not, this time: eager again next time
+        elif outcome is not None and inspect.isawaitable(outcome):
+            await outcome
+        else:
+            listener.suspends = False
+    except asyncio.CancelledError:
+        if deadline is None or index not in deadline.expired:
+            raise
+        _timed_out(result, index, _clock() - started)
+        return
+    except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
+        _fail(result, index, exc, _clock() - started)
+        return
+    _record_duration(result, index, _clock() - started)
+
+
+def _spawn(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    # create_task runs it in a copy of the current context; it sets its own frame.
+    return asyncio.get_running_loop().create_task(coroutine)
+
+
+async def _join(tasks: list[asyncio.Task[None]], result: EmitResult) -> None:
+    """Wait for ``tasks``; if the emitter is cancelled meanwhile, they still finish."""
+    if not tasks:
+        return
+    waiter = asyncio.get_running_loop().create_future()
+    remaining = len(tasks)
+
+    def finished(task: asyncio.Task[None]) -> None:
+        nonlocal remaining
+        remaining -= 1
+        if remaining == 0 and not waiter.done():
+            waiter.set_result(None)
+
+    for task in tasks:
+        task.add_done_callback(finished)
+    try:
+        await waiter
+    except asyncio.CancelledError:
+        # The emitter was cancelled (a client went away): the listeners still finish,
+        # tracked by the kernel so that a clean stop waits for them.
+        frame = _context.current_frame.get()
+        for task in tasks:
+            if frame is not None and not task.done():
+                frame.kernel.background.track(task, result.envelope)
+        raise
+
+
+async def _finish(
+    result: EmitResult,
+    index: int,
+    started: float,
+    work: Awaitable[Any],
+    default_timeout: float | None,
+) -> None:
+    """Wait for a listener that suspended in this task, under its timeout; record the end."""
+    listener = result.listeners[index]
+    timeout = listener.timeout if listener.timeout is not None else default_timeout
+    try:
+        if not timeout:
+            await work
+        else:
+            deadline = asyncio.timeout(timeout)
+            try:
+                async with deadline:
+                    await work
+            except TimeoutError:
+                # The deadline's own cancellation, or the listener raising TimeoutError.
+                if not deadline.expired():
+                    raise
+                _timed_out(result, index, _clock() - started)
+                return
+    except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
+        _fail(result, index, exc, _clock() - started)
+        return
+    _record_duration(result, index, _clock() - started)
+
+
+@types.coroutine
+def _resume_after(
+    coroutine: types.CoroutineType[Any, Any, Any], awaited: Any
+) -> Generator[Any, Any, Any]:
+    """Finish a coroutine that suspended on ``awaited`` in a first step run by hand.
+
+    ``await coroutine`` refuses one that is suspended ("coroutine is being awaited
+    already"). So hand the task what the coroutine yielded (an asyncio future it
+    waits for, or None: one turn of the loop), then delegate to its iterator.
+    """
+    steps = coroutine.__await__()
+    try:
+        yield awaited
+    except BaseException as exc:  # noqa: BLE001 - e.g. a cancellation: the coroutine decides
+        return (yield from _relay(steps, exc))
+    return (yield from steps)
+
+
+def _relay(steps: Generator[Any, Any, Any], exc: BaseException) -> Generator[Any, Any, Any]:
+    # Throw ``exc`` in, then pass every later step through by hand (rare: cancellations).
+    try:
+        value = steps.throw(exc)
+    except StopIteration as done:
+        return done.value
+    while True:
+        try:
+            sent = yield value
+        except BaseException as error:  # noqa: BLE001 - handed to the coroutine
+            try:
+                value = steps.throw(error)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                value = steps.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
+def _record_duration(result: EmitResult, index: int, duration: float) -> None:
+    if result._durations is None:
+        result._durations = {}
+    result._durations[index] = duration
+
+
+def _fail(result: EmitResult, index: int, exc: BaseException, duration: float) -> None:
+    listener = result.listeners[index]
+    envelope = result.envelope
+    logger.opt(exception=exc).error(
+        "Listener {listener} (plugin {plugin}, function {function}) failed on event "
+        "{event} [{event_id}]: {error!r}",
+        listener=listener.name,
+        plugin=listener.plugin,
+        function=getattr(listener.function, "__qualname__", listener.name),
+        event=envelope.name,
+        event_id=envelope.id,
+        error=exc,
+    )
+    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if result._failures is None:
+        result._failures = {}
+    result._failures[index] = ListenerResult(listener.name, False, duration, error, exc)
+
+
+def _timed_out(result: EmitResult, index: int, duration: float) -> None:
+    listener = result.listeners[index]
+    envelope = result.envelope
+    logger.error(
+        "Listener {listener} (plugin {plugin}) timed out after {duration:.3f} s on event "
+        "{event} [{event_id}] and was cancelled; raise its timeout with "
+        "@bus.on(..., timeout=...) or WEBOS_LISTENER_TIMEOUT",
+        listener=listener.name,
+        plugin=listener.plugin,
+        duration=duration,
+        event=envelope.name,
+        event_id=envelope.id,
+    )
+    error = f"timed out after {duration:.3f} s"
+    if result._failures is None:
+        result._failures = {}
+    result._failures[index] = ListenerResult(
+        listener.name, False, duration, error, TimeoutError(error), timed_out=True
+    )
+
+
+class Background:
+    """The tasks a kernel runs without anyone awaiting them, drained when it stops."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[asyncio.Task[Any], Envelope] = {}
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def spawn(self, work: Awaitable[Any], envelope: Envelope, context: contextvars.Context) -> None:
+        async def run() -> Any:
+            return await work
+
+        task = asyncio.get_running_loop().create_task(run(), context=context)
+        self.track(task, envelope)
+
+    def track(self, task: asyncio.Task[Any], envelope: Envelope) -> None:
+        self._tasks[task] = envelope
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        envelope = self._tasks.pop(task, None)
+        if task.cancelled() or envelope is None:
+            return
+        exc = task.exception()
+        if exc is not None:  # listener errors are caught by dispatch; this is the kernel's
+            logger.opt(exception=exc).error(
+                "Background delivery of {} [{}] failed: {!r}", envelope.name, envelope.id, exc
+            )
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for every task, then cancel and log the rest."""
+        if not self._tasks:
+            return
+        waiting = list(self._tasks)
+        logger.info("Waiting up to {} s for {} background event(s)", grace, len(waiting))
+        _, still_running = await asyncio.wait(waiting, timeout=grace or None)
+        for task in still_running:
+            envelope = self._tasks.get(task)
+            logger.warning(
+                "Cancelled after the {} s shutdown grace: background delivery of {} [{}]",
+                grace,
+                envelope.name if envelope else "?",
+                envelope.id if envelope else "?",
+            )
+            task.cancel()
+        if still_running:
+            await asyncio.wait(still_running, timeout=1)
