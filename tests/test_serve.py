@@ -165,3 +165,52 @@ def test_serve_strict_refuses_to_start_with_a_broken_plugin(tmp_path):
         strict.wait_for_line("broken: import failed: RuntimeError: broken on purpose")
     finally:
         strict.stop()
+
+
+PUBLISHER = '''
+import asyncio
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from webos import bus, event
+
+router = APIRouter()
+
+
+@event("slowjob:requested")
+def slowjob_requested(payload: dict) -> None:
+    """Someone asked for the slow job."""
+
+
+@router.post("/slowjob/{n}")
+async def request_job(n: int):
+    bus.publish("slowjob:requested", {"n": n})
+    return {"accepted": n}
+
+
+@bus.on("slowjob:requested")
+async def do_job(payload):
+    await asyncio.sleep(1.0)
+    Path(f"done-{payload['n']}").write_text("ok")
+'''
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_clean_stop_finishes_what_was_published(tmp_path, stop_signal):
+    (tmp_path / "modules").mkdir()
+    (tmp_path / "modules" / "slowjob.py").write_text(textwrap.dedent(PUBLISHER))
+    running = Server(tmp_path, free_port())
+    try:
+        running.wait_until_up()
+        for n in (1, 2, 3):
+            response = httpx.post(f"{running.url}/slowjob/{n}", timeout=5)
+            assert response.json() == {"accepted": n}
+        running.process.send_signal(stop_signal)
+        # uvicorn shuts down cleanly, then re-raises the signal it caught (SIGTERM: -15).
+        assert running.process.wait(timeout=30) in (0, -stop_signal)
+    finally:
+        running.stop()
+    # Stopped while the jobs slept: every one finished before the process exited.
+    assert sorted(p.name for p in tmp_path.glob("done-*")) == ["done-1", "done-2", "done-3"]
+    running.wait_for_line("Waiting up to 10.0 s for 3 background event(s)")

@@ -14,6 +14,7 @@ from .bus import Bus, EmitResult, Envelope, ListenerResult, bus
 from .events import EventSpec, event
 from .exceptions import (
     DeclarationError,
+    EventDepthError,
     EventNameError,
     InvalidPayloadError,
     NoKernelError,
@@ -37,6 +38,7 @@ __all__ = [
     "DeclarationError",
     "EmitResult",
     "Envelope",
+    "EventDepthError",
     "EventNameError",
     "EventSpec",
     "InvalidPayloadError",

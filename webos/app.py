@@ -8,6 +8,7 @@ mounted as the plugin defines it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,7 +17,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__, _context
 from .database import Database
@@ -84,15 +85,49 @@ def _as_plugin(name: str) -> Callable[[], Awaitable[None]]:
 
 
 class _KernelContext:
-    """ASGI middleware: the module-level ``bus`` dispatches through this app's kernel."""
+    """ASGI middleware: the module-level ``bus`` dispatches through this app's kernel,
+    and events emitted while serving a request carry its correlation id.
+
+    The id comes from the request's ``X-Correlation-ID`` (or ``X-Request-ID``)
+    header, or is made up; the response carries it back in ``X-Correlation-ID``.
+    """
 
     def __init__(self, app: ASGIApp, kernel: Kernel) -> None:
         self.app = app
         self.kernel = kernel
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
-        token = _context.current_kernel.set(self.kernel)
+        kernel_token = _context.current_kernel.set(self.kernel)
+        if scope["type"] != "http":
+            try:
+                return await self.app(scope, receive, send)
+            finally:
+                _context.current_kernel.reset(kernel_token)
+        correlation = _correlation_id(scope)
+        correlation_token = _context.current_correlation.set(correlation)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0] != _HEADER]
+                message["headers"] = [*headers, (_HEADER, correlation.encode("latin-1"))]
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_with_id)
         finally:
-            _context.current_kernel.reset(token)
+            _context.current_correlation.reset(correlation_token)
+            _context.current_kernel.reset(kernel_token)
+
+
+_HEADER = b"x-correlation-id"
+_ACCEPTED = (_HEADER, b"x-request-id")
+
+
+def _correlation_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name in _ACCEPTED:
+            text: str = value.decode("latin-1").strip()
+            # Only something safe to log and echo; anything else gets a fresh id.
+            if 0 < len(text) <= 128 and text.isprintable():
+                return text
+    return uuid.uuid4().hex

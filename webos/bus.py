@@ -137,6 +137,10 @@ class Envelope:
         }
 
 
+# What a listener takes, pluggy's rule being that an impl gets only what it names.
+PAYLOAD, BOTH, EVENT, NEITHER = 1, 2, 3, 0
+
+
 @dataclass(slots=True, eq=False)
 class Listener:
     """A registered listener of one event, ready to call.
@@ -156,10 +160,15 @@ class Listener:
     pattern: str | None = None  # the wildcard it was registered with, if any
     name: str = ""
     suspends: bool = False
+    mode: int = field(default=0, init=False)  # which arguments it takes: PAYLOAD, BOTH, ...
 
     def __post_init__(self) -> None:
         if not self.name:
             self.name = f"{self.plugin}:{self.function.__name__}"
+        if self.wants_payload:
+            self.mode = BOTH if self.wants_event else PAYLOAD
+        else:
+            self.mode = EVENT if self.wants_event else NEITHER
 
 
 @dataclass(frozen=True, slots=True)

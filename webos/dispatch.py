@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from . import _context
-from .bus import EmitResult, Envelope, Listener, ListenerResult
+from .bus import BOTH, EVENT, PAYLOAD, EmitResult, Envelope, Listener, ListenerResult
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,26 +42,25 @@ if TYPE_CHECKING:
 __all__ = ["Background", "dispatch"]
 
 _clock = time.perf_counter
+_Coroutine = types.CoroutineType
 
 
-async def dispatch(
+def dispatch(
     kernel: Kernel,
     envelope: Envelope,
     listeners: Sequence[Listener],
     *,
     default_timeout: float | None,
     timed: bool = False,
-) -> EmitResult:
-    """Run ``listeners`` for ``envelope``; return when every one has finished."""
+) -> Awaitable[EmitResult]:
+    """Run ``listeners`` for ``envelope``; the awaitable ends when every one has finished."""
     result = EmitResult(envelope, listeners)
-    if listeners:
-        frame = _context.Frame(kernel, envelope, None)
-        token = _context.current_frame.set(frame)
-        try:
-            await _run_from(0, len(listeners), result, frame, default_timeout, timed)
-        finally:
-            _context.current_frame.reset(token)
-    return result
+    frame = _context.Frame(kernel, envelope, None)
+    return _run_from(0, len(listeners), result, frame, default_timeout, timed, _TOP)
+
+
+# Where `_run_from` runs: the emitter's task, or a task of its own.
+_TOP, _NESTED, _NEW_TASK = 0, 1, 2
 
 
 async def _run_from(
@@ -71,66 +70,80 @@ async def _run_from(
     frame: _context.Frame,
     default_timeout: float | None,
     timed: bool,
-    new_task: bool = False,
-) -> None:
+    where: int = _NESTED,
+) -> EmitResult:
     """Start ``result.listeners[start:end]`` in this task, eagerly, until one suspends.
 
-    ``new_task``: this runs as a task of its own (in a copy of the emitter's
-    context), so it needs a frame of its own.
+    In the emitter's task (``_TOP``) the frame is set for the duration; a new task
+    runs in a copy of the emitter's context and gets a frame of its own.
     """
-    if new_task:
+    if where == _NEW_TASK:
         frame = _context.Frame(frame.kernel, frame.envelope, None)
         _context.current_frame.set(frame)
-    envelope = result.envelope
-    payload = envelope.payload
-    listeners = result.listeners
-    for index in range(start, end):
-        listener = listeners[index]
-        if listener.suspends:
-            await _fan_out(index, end, result, frame, default_timeout, timed)
-            return
-        frame.plugin = listener.plugin
-        started = _clock()
-        # This is `_step` written out: it runs once per listener per event.
-        try:
-            if listener.wants_event:
-                if listener.wants_payload:
+    elif where == _TOP:
+        token = _context.current_frame.set(frame)
+    try:
+        envelope = result.envelope
+        payload = envelope.payload
+        listeners = result.listeners
+        for index in range(start, end):
+            listener = listeners[index]
+            if listener.suspends:
+                await _fan_out(index, end, result, frame, default_timeout, timed)
+                break
+            frame.plugin = listener.plugin
+            started = _clock() if timed else 0.0
+            # The same call as in `_own_task`, written out: it runs for every listener.
+            try:
+                mode = listener.mode
+                if mode == PAYLOAD:
+                    outcome = listener.function(payload=payload)
+                elif mode == BOTH:
                     outcome = listener.function(payload=payload, event=envelope)
-                else:
+                elif mode == EVENT:
                     outcome = listener.function(event=envelope)
-            elif listener.wants_payload:
-                outcome = listener.function(payload=payload)
-            else:
-                outcome = listener.function()
-            if type(outcome) is types.CoroutineType:
-                # Drive the first step; a ``for`` loop ends without raising StopIteration.
-                for awaited in outcome.__await__():  # noqa: B007 - used after the loop
-                    break
                 else:
-                    if timed:
-                        _record_duration(result, index, _clock() - started)
-                    continue
-                rest: Awaitable[Any] | None = _resume_after(outcome, awaited)
-            elif outcome is not None and inspect.isawaitable(outcome):
-                rest = outcome
-            else:
-                rest = None
-        except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
-            _fail(result, index, exc, _clock() - started)
-            continue
-        if rest is None:
-            if timed:
-                _record_duration(result, index, _clock() - started)
-            continue
-        # It suspended: the listeners after it go on in another task; this one ends here.
-        listener.suspends = True
-        others = []
-        if index + 1 < end:
-            run = _run_from(index + 1, end, result, frame, default_timeout, timed, new_task=True)
-            others.append(_spawn(run))
-        await _finish(result, index, started, rest, default_timeout)
-        await _join(others, result)
-        return
+                    outcome = listener.function()
+                if type(outcome) is _Coroutine:
+                    # Drive the first step; a ``for`` loop ends without raising StopIteration.
+                    for awaited in outcome.__await__():  # noqa: B007 - used after the loop
+                        break
+                    else:
+                        if timed:
+                            _record_duration(result, index, _clock() - started)
+                        continue
+                    rest: Awaitable[Any] | None = _resume_after(outcome, awaited)
+                elif outcome is not None and inspect.isawaitable(outcome):
+                    rest = outcome
+                else:
+                    rest = None
+            except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
+                _fail(result, index, exc, _clock() - started if timed else None)
+                continue
+            if rest is None:
+                if timed:
+                    _record_duration(result, index, _clock() - started)
+                continue
+            # It suspended: the listeners after it go on in another task; it ends here.
+            listener.suspends = True
+            if not timed:
+                started = _clock()
+            others = []
+            if index + 1 < end:
+                run = _run_from(index + 1, end, result, frame, default_timeout, timed, _NEW_TASK)
+                others.append(_spawn(run))
+            try:
+                await _finish(result, index, started, rest, default_timeout)
+            except asyncio.CancelledError:
+                for task in others:  # the emit was cancelled: see `_join`
+                    task.cancel()
+                raise
+            await _join(others, result)
+            break
+    finally:
+        if where == _TOP:
+            _context.current_frame.reset(token)
+    return result
 
 
 async def _fan_out(
@@ -168,7 +181,7 @@ async def _fan_out(
         stop = index + 1
         while stop < end and not listeners[stop].suspends:
             stop += 1
-        run = _run_from(index, stop, result, frame, default_timeout, timed, new_task=True)
+        run = _run_from(index, stop, result, frame, default_timeout, timed, _NEW_TASK)
         tasks.append(_spawn(run))
         index = stop
     try:
@@ -211,16 +224,16 @@ async def _own_task(
     _context.current_frame.set(_context.Frame(kernel, envelope, listener.plugin))
     started = _clock()
     try:
-        if listener.wants_event:
-            if listener.wants_payload:
-                outcome = listener.function(payload=envelope.payload, event=envelope)
-            else:
-                outcome = listener.function(event=envelope)
-        elif listener.wants_payload:
+        mode = listener.mode
+        if mode == PAYLOAD:
             outcome = listener.function(payload=envelope.payload)
+        elif mode == BOTH:
+            outcome = listener.function(payload=envelope.payload, event=envelope)
+        elif mode == EVENT:
+            outcome = listener.function(event=envelope)
         else:
             outcome = listener.function()
-        if type(outcome) is types.CoroutineType:
+        if type(outcome) is _Coroutine:
             for awaited in outcome.__await__():
                 await _resume_after(outcome, awaited)
                 break
@@ -241,19 +254,19 @@ async def _own_task(
     _record_duration(result, index, _clock() - started)
 
 
-def _spawn(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+def _spawn(coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
     # create_task runs it in a copy of the current context; it sets its own frame.
     return asyncio.get_running_loop().create_task(coroutine)
 
 
-async def _join(tasks: list[asyncio.Task[None]], result: EmitResult) -> None:
-    """Wait for ``tasks``; if the emitter is cancelled meanwhile, they still finish."""
+async def _join(tasks: list[asyncio.Task[Any]], result: EmitResult) -> None:
+    """Wait for ``tasks``; if the emitter is cancelled meanwhile, cancel them."""
     if not tasks:
         return
     waiter = asyncio.get_running_loop().create_future()
     remaining = len(tasks)
 
-    def finished(task: asyncio.Task[None]) -> None:
+    def finished(task: asyncio.Task[Any]) -> None:
         nonlocal remaining
         remaining -= 1
         if remaining == 0 and not waiter.done():
@@ -264,12 +277,11 @@ async def _join(tasks: list[asyncio.Task[None]], result: EmitResult) -> None:
     try:
         await waiter
     except asyncio.CancelledError:
-        # The emitter was cancelled (a client went away): the listeners still finish,
-        # tracked by the kernel so that a clean stop waits for them.
-        frame = _context.current_frame.get()
+        # The emit itself was cancelled: so are its listeners, as with asyncio.gather
+        # (the one running in the emitter's own task already is). Fire and forget is
+        # what bus.publish is for.
         for task in tasks:
-            if frame is not None and not task.done():
-                frame.kernel.background.track(task, result.envelope)
+            task.cancel()
         raise
 
 
@@ -348,7 +360,7 @@ def _record_duration(result: EmitResult, index: int, duration: float) -> None:
     result._durations[index] = duration
 
 
-def _fail(result: EmitResult, index: int, exc: BaseException, duration: float) -> None:
+def _fail(result: EmitResult, index: int, exc: BaseException, duration: float | None) -> None:
     listener = result.listeners[index]
     envelope = result.envelope
     logger.opt(exception=exc).error(

@@ -288,7 +288,9 @@ class Kernel:
         return self._traced(envelope, listeners)
 
     async def _traced(self, envelope: Envelope, listeners: tuple[Listener, ...]) -> EmitResult:
-        result = await dispatch(self, envelope, listeners, default_timeout=self._timeout, timed=True)
+        result = await dispatch(
+            self, envelope, listeners, default_timeout=self._timeout, timed=True
+        )
         _trace(result)
         return result
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from webos import Kernel
+from webos import Kernel, bus
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -63,7 +63,9 @@ async def test_each_auth_event_is_audited(
     assert result.ok and len(result.ran) == 1
     envelope = result.envelope
     [record] = audit_lines(log)
-    assert record["message"] == f"{sentence} [event {envelope.id} from auth]"
+    assert record["message"] == (
+        f"{sentence} [event {envelope.id} from auth, correlation {envelope.id}]"
+    )
     assert record["level"].name == "INFO"
     assert record["name"] == "webos_audit.hooks"
     assert record["function"] == result.ran[0].removeprefix("audit:")
@@ -71,6 +73,8 @@ async def test_each_auth_event_is_audited(
         "event_id": envelope.id,
         "event_source": "auth",
         "event_time": envelope.time.isoformat(),
+        "correlation_id": envelope.id,
+        "parent_id": None,
     }
 
 
@@ -79,8 +83,10 @@ async def test_event_without_source(kernel: Kernel, log: list[Record]) -> None:
     async with kernel:
         result = await kernel.bus.emit("auth:logout", USER)
     [record] = audit_lines(log)
+    envelope = result.envelope
     assert record["message"] == (
-        f"AUDIT: User ada@example.com logged out. [event {result.envelope.id} from unknown]"
+        f"AUDIT: User ada@example.com logged out. [event {envelope.id} from unknown, "
+        f"correlation {envelope.id}]"
     )
     assert record["extra"]["event_source"] is None
 
@@ -91,3 +97,30 @@ async def test_braces_in_an_email_are_kept(kernel: Kernel, log: list[Record]) ->
         await kernel.bus.emit("auth:login:success", {"user_id": "1", "email": "{x}@example.com"})
     [record] = audit_lines(log)
     assert record["message"].startswith("AUDIT: User {x}@example.com has entered the system.")
+
+
+class _LogsInAfterRegistering:
+    """A listener that emits from inside a listener: its event is the child of the first."""
+
+    @bus.on("auth:user:registered")
+    async def log_in(self, payload: dict[str, Any]) -> None:
+        await bus.emit("auth:login:success", payload)
+
+
+@pytest.mark.anyio
+async def test_the_line_shows_what_caused_the_event(
+    make_kernel: Callable[..., Kernel], fake_auth: ModuleType, log: list[Record]
+) -> None:
+    kernel = make_kernel("audit", plugins={"auth": fake_auth, "chain": _LogsInAfterRegistering()})
+    async with kernel:
+        first = await kernel.bus.emit("auth:user:registered", USER, source="auth")
+    lines = {record["function"]: record for record in audit_lines(log)}
+    registered, logged_in = lines["user_registered"], lines["logged_in"]
+    parent = first.envelope
+    assert registered["message"].endswith(f"[event {parent.id} from auth, correlation {parent.id}]")
+    assert logged_in["extra"]["parent_id"] == parent.id
+    assert logged_in["extra"]["correlation_id"] == parent.id
+    assert logged_in["extra"]["event_source"] == "chain"
+    assert logged_in["message"].endswith(
+        f"from chain, correlation {parent.id}, parent {parent.id}]"
+    )

@@ -13,12 +13,20 @@ __all__ = ["logged_in", "logged_out", "login_failed", "user_registered"]
 
 
 def _audit(sentence: str, event: Envelope) -> None:
-    # The sentence is exactly what the docs promise; where it came from goes after it.
-    line = f"{sentence} [event {event.id} from {event.source or 'unknown'}]"
+    # The sentence is exactly what the docs promise; where it came from goes after it:
+    # the event, its source, the chain it belongs to (the HTTP request's correlation
+    # id) and, when a listener emitted it, the event that caused it.
+    cause = f", parent {event.parent_id}" if event.parent_id else ""
+    line = (
+        f"{sentence} [event {event.id} from {event.source or 'unknown'}, "
+        f"correlation {event.correlation_id}{cause}]"
+    )
     extra = {
         "event_id": event.id,
         "event_source": event.source,
         "event_time": event.time.isoformat(),
+        "correlation_id": event.correlation_id,
+        "parent_id": event.parent_id,
     }
     # depth=1: the record names the listener, not this helper. No format arguments,
     # so braces in an email address stay literal.
