@@ -303,7 +303,7 @@ class Bus:
         (A plain function returning the awaitable, so that the emit path has no
         coroutine frame of its own; bad input raises as soon as it is called.)
         """
-        return self.kernel.emit(name, payload, source=source)
+        return (self._kernel or self.kernel).emit(name, payload, source=source)
 
     def publish(
         self, name: str, payload: Mapping[str, Any] | None = None, *, source: str | None = None

@@ -282,7 +282,9 @@ class Kernel:
         )
 
     def _deliver(self, envelope: Envelope) -> Awaitable[EmitResult]:
-        listeners = self._listeners.get(envelope.name) or self.listeners(envelope.name)
+        listeners = self._listeners.get(envelope.name)
+        if listeners is None:
+            listeners = self.listeners(envelope.name)
         if self._trace is None or not matches(self._trace, envelope.name):
             return dispatch(self, envelope, listeners, default_timeout=self._timeout)
         return self._traced(envelope, listeners)
