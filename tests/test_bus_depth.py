@@ -28,7 +28,13 @@ class Declarations:
         """A mail went out."""
 
 
-SETTINGS = {"listener_timeout", "shutdown_grace", "max_event_depth", "trace_events"}
+SETTINGS = {
+    "listener_timeout",
+    "shutdown_grace",
+    "max_event_depth",
+    "trace_events",
+    "trace_plugins",
+}
 
 
 def kernel_with(make_kernel, **given):
@@ -387,3 +393,19 @@ async def test_each_listener_runs_start_to_end_in_one_task(make_kernel):
             result = await kernel.bus.emit("shop:order:placed", {})
             assert result.ok, result.failed
     assert plugin.same_task == [True] * 6
+
+
+async def test_trace_plugins_logs_each_hook_call_with_the_arguments_shape(
+    make_kernel, make_client, log
+):
+    chain = Chain()
+    kernel = kernel_with(make_kernel, chain=chain, trace_plugins=True)
+    async with kernel:
+        await kernel.bus.emit("shop:order:placed", {"order": 1, "items": ["a"]})
+    lines = [r["message"] for r in log if r["message"].startswith("PLUGIN TRACE")]
+    assert any(
+        line.startswith("PLUGIN TRACE chain Chain.ship_it(payload={order: int, items: list[str]}, ")
+        and "for hook shop_order_placed: ok in " in line
+        for line in lines
+    ), lines
+    assert any("Chain.record(event=Envelope) for hook mail_sent: ok" in line for line in lines)

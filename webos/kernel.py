@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from . import _context
+from . import _context, tracing
 from .bus import Bus, EmitResult, Envelope, Listener
 from .discovery import Candidate, discover
 from .dispatch import Background, dispatch
@@ -68,6 +68,7 @@ class Kernel:
         self._max_depth = self.settings.max_event_depth
         trace = self.settings.trace_events
         self._trace = None if not trace else ("*" if trace in ("1", "true", "yes") else trace)
+        self._trace_plugins = self.settings.trace_plugins
         self._loaded = False
         self._running = False
 
@@ -155,11 +156,22 @@ class Kernel:
 
     async def call_first(self, hook: str, **kwargs: Any) -> Any:
         """Call a ``firstresult`` hook whose impls may be async: first non-None result wins."""
-        for function in self.hook_impls(hook):
-            names = required_params(function)[0]
-            result = function(**{k: v for k, v in kwargs.items() if k in names})
+        caller = getattr(self.pm.hook, hook, None)
+        for impl in reversed(caller.get_hookimpls()) if caller is not None else ():
+            arguments = {k: v for k, v in kwargs.items() if k in impl.argnames}
+            started = time.perf_counter()
+            result = impl.function(**arguments)
             if inspect.isawaitable(result):
                 result = await result
+            if self._trace_plugins:
+                tracing.trace_hook_call(
+                    impl.plugin_name,
+                    impl.function.__qualname__,
+                    hook,
+                    ", ".join(f"{k}={type(v).__name__}" for k, v in arguments.items()),
+                    time.perf_counter() - started,
+                    "no result" if result is None else f"returned {type(result).__name__}",
+                )
             if result is not None:
                 return result
         return None
@@ -285,15 +297,21 @@ class Kernel:
         listeners = self._listeners.get(envelope.name)
         if listeners is None:
             listeners = self.listeners(envelope.name)
-        if self._trace is None or not matches(self._trace, envelope.name):
+        traced = self._trace is not None and matches(self._trace, envelope.name)
+        if not traced and not self._trace_plugins:
             return dispatch(self, envelope, listeners, default_timeout=self._timeout)
-        return self._traced(envelope, listeners)
+        return self._traced(envelope, listeners, traced)
 
-    async def _traced(self, envelope: Envelope, listeners: tuple[Listener, ...]) -> EmitResult:
+    async def _traced(
+        self, envelope: Envelope, listeners: tuple[Listener, ...], traced: bool
+    ) -> EmitResult:
         result = await dispatch(
             self, envelope, listeners, default_timeout=self._timeout, timed=True
         )
-        _trace(result)
+        if self._trace_plugins:
+            tracing.trace_listeners(result)
+        if traced:
+            tracing.trace_event(result)
         return result
 
     # -- listings ------------------------------------------------------------
@@ -305,22 +323,3 @@ class Kernel:
 
 def _returning(obj: object) -> Callable[[], object]:
     return lambda: obj
-
-
-def _trace(result: EmitResult) -> None:
-    envelope = result.envelope
-    parts = []
-    for item in result.results:
-        took = f"{item.duration * 1000:.2f} ms" if item.duration is not None else "?"
-        state = "ok" if item.ok else ("TIMEOUT" if item.timed_out else f"FAILED {item.error}")
-        parts.append(f"{item.listener} {took} {state}")
-    logger.info(
-        "TRACE {} [{}] source={} parent={} correlation={} depth={} -> {}",
-        envelope.name,
-        envelope.id,
-        envelope.source,
-        envelope.parent_id,
-        envelope.correlation_id,
-        envelope.depth,
-        "; ".join(parts) or "no listeners",
-    )

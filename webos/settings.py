@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     max_event_depth: int = Field(default=16, ge=1)
     #: Log every emitted event matching this name or pattern ("1" or "*": all), with timings.
     trace_events: str | None = None
+    #: Log every hook call: plugin, function, the arguments' shape, the time it took.
+    trace_plugins: bool = False
     #: Log level of the loguru sink ``webos serve`` installs.
     log_level: str = "INFO"
 
