@@ -160,6 +160,7 @@ class Listener:
     pattern: str | None = None  # the wildcard it was registered with, if any
     name: str = ""
     suspends: bool = False
+    runs: int = field(default=0, init=False)  # in a task of its own
     mode: int = field(default=0, init=False)  # which arguments it takes: PAYLOAD, BOTH, ...
 
     def __post_init__(self) -> None:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["Background", "dispatch"]
 
 _clock = time.perf_counter
+_PROBE_EVERY = 32
 _Coroutine = types.CoroutineType
 
 
@@ -234,11 +235,17 @@ async def _own_task(
         else:
             outcome = listener.function()
         if type(outcome) is _Coroutine:
-            for awaited in outcome.__await__():
-                await _resume_after(outcome, awaited)
-                break
+            listener.runs += 1
+            if listener.runs % _PROBE_EVERY:
+                await outcome
             else:
-                listener.suspends = False  # it did not, this time: eager again next time
+                # Now and then, check whether it still suspends: if it has stopped,
+                # it goes back to running eagerly, without a task.
+                for awaited in outcome.__await__():
+                    await _resume_after(outcome, awaited)
+                    break
+                else:
+                    listener.suspends = False
         elif outcome is not None and inspect.isawaitable(outcome):
             await outcome
         else:
