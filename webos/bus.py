@@ -48,6 +48,7 @@ class ListenMark:
 
 # Envelope ids: a random per-process prefix and a counter. Unique across processes
 # and hosts, and far cheaper than uuid4 on the emit path.
+_now = time.time
 _id_counter = itertools.count(1)
 _id_prefix = os.urandom(8).hex()
 
@@ -85,20 +86,20 @@ class Envelope:
         self,
         name: str,
         payload: Mapping[str, Any],
-        *,
-        id: str | None = None,
-        timestamp: float | None = None,
         source: str | None = None,
         parent_id: str | None = None,
         correlation_id: str | None = None,
         depth: int = 0,
+        id: str | None = None,
+        timestamp: float | None = None,
     ) -> None:
+        # Positional in this order on the emit path: keyword calls cost twice as much.
         self.name = name
         self.payload = payload
         # The id is formatted when first read: most events never need it.
         self._id = id
         self._seq = 0 if id else next(_id_counter)
-        self.timestamp = time.time() if timestamp is None else timestamp
+        self.timestamp = _now() if timestamp is None else timestamp
         self.source = source
         self.parent_id = parent_id
         self._correlation_id = correlation_id

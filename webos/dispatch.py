@@ -50,7 +50,6 @@ def dispatch(
     kernel: Kernel,
     envelope: Envelope,
     listeners: Sequence[Listener],
-    *,
     default_timeout: float | None,
     timed: bool = False,
 ) -> Awaitable[EmitResult]:

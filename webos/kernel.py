@@ -273,25 +273,15 @@ class Kernel:
             )
         frame = _context.current_frame.get()
         if frame is None:
-            return Envelope(
-                name,
-                payload,
-                source=source or _context.current_plugin.get(),
-                correlation_id=_context.current_correlation.get(),
-            )
+            source = source or _context.current_plugin.get()
+            return Envelope(name, payload, source, None, _context.current_correlation.get())
         # Emitted by a listener: part of the chain its event started.
         parent = frame.envelope
         depth = parent.depth + 1
         if depth > self._max_depth:
             raise EventDepthError(name, depth, self._max_depth)
-        return Envelope(
-            name,
-            payload,
-            source=source or frame.running_plugin(),
-            parent_id=parent.id,
-            correlation_id=parent.correlation_id,
-            depth=depth,
-        )
+        source = source or frame.running_plugin()
+        return Envelope(name, payload, source, parent.id, parent.correlation_id, depth)
 
     def _deliver(self, envelope: Envelope) -> Awaitable[EmitResult]:
         listeners = self._listeners.get(envelope.name)
@@ -299,7 +289,7 @@ class Kernel:
             listeners = self.listeners(envelope.name)
         traced = self._trace is not None and matches(self._trace, envelope.name)
         if not traced and not self._trace_plugins:
-            return dispatch(self, envelope, listeners, default_timeout=self._timeout)
+            return dispatch(self, envelope, listeners, self._timeout)
         return self._traced(envelope, listeners, traced)
 
     async def _traced(
