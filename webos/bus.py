@@ -237,6 +237,10 @@ class Bus:
 
     def __init__(self, kernel: Kernel | None = None) -> None:
         self._kernel = kernel
+        if kernel is not None:
+            # A bound bus is its kernel's: one call less on every emit.
+            self.emit = kernel.emit  # type: ignore[method-assign]  # same signature
+            self.publish = kernel.publish  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return "<Bus (current kernel)>" if self._kernel is None else f"<Bus of {self._kernel!r}>"
