@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import _context
 from .events import validate_event_name, validate_event_pattern
 from .exceptions import NoKernelError
+from .transport import DELIVERIES
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -40,6 +41,7 @@ class ListenMark:
     trylast: bool = False
     priority: int = 0
     timeout: float | None = None
+    delivery: str = "once"
 
     @property
     def is_pattern(self) -> bool:
@@ -160,6 +162,7 @@ class Listener:
     timeout: float | None = None
     pattern: str | None = None  # the wildcard it was registered with, if any
     name: str = ""
+    delivery: str = "once"  # see webos.transport
     suspends: bool = False
     runs: int = field(default=0, init=False)  # in a task of its own
     mode: int = field(default=0, init=False)  # which arguments it takes: PAYLOAD, BOTH, ...
@@ -253,6 +256,7 @@ class Bus:
         trylast: bool = False,
         priority: int = 0,
         timeout: float | None = None,
+        delivery: str = "once",
     ) -> Callable[[F], F]:
         """Mark a function as a listener of the event ``name``.
 
@@ -262,6 +266,9 @@ class Bus:
         (higher first), then pluggy's order (``tryfirst``, the others newest
         plugin first, ``trylast``). ``timeout`` (seconds) overrides
         ``WEBOS_LISTENER_TIMEOUT`` for this listener; ``0`` means none.
+        ``delivery`` matters once the bus runs on a broker (``WEBOS_BUS_URL``):
+        ``"once"`` across all processes (the default), ``"broadcast"`` in every
+        process, or ``"local"``: only in the process that emitted the event.
         """
         if name.endswith("*"):
             validate_event_pattern(name)
@@ -269,6 +276,11 @@ class Bus:
             validate_event_name(name)
         if tryfirst and trylast:
             raise ValueError(f"@bus.on({name!r}): tryfirst and trylast exclude each other")
+        if delivery not in DELIVERIES:
+            raise ValueError(
+                f"@bus.on({name!r}): delivery must be one of {', '.join(DELIVERIES)}, "
+                f"not {delivery!r}"
+            )
         if timeout is not None and timeout < 0:
             raise ValueError(f"@bus.on({name!r}): timeout must be >= 0 seconds, got {timeout}")
 
@@ -276,7 +288,7 @@ class Bus:
             if not callable(function):
                 raise TypeError(f"@bus.on({name!r}) decorates a function, not {function!r}")
             marks: list[ListenMark] = list(getattr(function, LISTEN_MARK, ()))
-            marks.append(ListenMark(name, tryfirst, trylast, priority, timeout))
+            marks.append(ListenMark(name, tryfirst, trylast, priority, timeout, delivery))
             setattr(function, LISTEN_MARK, tuple(marks))
             return function
 

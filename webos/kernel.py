@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -61,7 +61,7 @@ class Kernel:
         self._extra = dict(plugins or {})
         self._discover = discover
         self._entry_points = entry_points
-        self._transport: Transport = transport or InProcessTransport()
+        self._transport: Transport = transport or _transport_for(self.settings)
         self._listeners: dict[str, tuple[Listener, ...]] = {}
         self.background = Background()
         self._timeout = self.settings.listener_timeout or None
@@ -138,6 +138,7 @@ class Kernel:
                     priority=impl.opts.get("webos_priority", 0),
                     timeout=impl.opts.get("webos_timeout"),
                     pattern=impl.opts.get("webos_pattern"),
+                    delivery=impl.opts.get("webos_delivery", "once"),
                 )
             )
         found.sort(key=lambda listener: -listener.priority)  # stable: ties keep pluggy's order
@@ -187,7 +188,7 @@ class Kernel:
         self.load()
         if self._running:
             return
-        await self._transport.start(self._deliver)
+        await self._transport.start(self)
         self._running = True
         plugins = [r.name for r in self.loaded_plugins() if r.name != KERNEL_PLUGIN]
         failed = [r.name for r in self.records if r.status == "failed"]
@@ -283,17 +284,15 @@ class Kernel:
         source = source or frame.running_plugin()
         return Envelope(name, payload, source, parent.id, parent.correlation_id, depth)
 
-    def _deliver(self, envelope: Envelope) -> Awaitable[EmitResult]:
-        listeners = self._listeners.get(envelope.name)
-        if listeners is None:
-            listeners = self.listeners(envelope.name)
+    def run(self, envelope: Envelope, listeners: Sequence[Listener]) -> Awaitable[EmitResult]:
+        """Run ``listeners`` for ``envelope`` here (what transports call)."""
         traced = self._trace is not None and matches(self._trace, envelope.name)
         if not traced and not self._trace_plugins:
             return dispatch(self, envelope, listeners, self._timeout)
         return self._traced(envelope, listeners, traced)
 
     async def _traced(
-        self, envelope: Envelope, listeners: tuple[Listener, ...], traced: bool
+        self, envelope: Envelope, listeners: Sequence[Listener], traced: bool
     ) -> EmitResult:
         result = await dispatch(
             self, envelope, listeners, default_timeout=self._timeout, timed=True
@@ -313,3 +312,22 @@ class Kernel:
 
 def _returning(obj: object) -> Callable[[], object]:
     return lambda: obj
+
+
+def _transport_for(settings: Settings) -> Transport:
+    if not settings.bus_url:
+        return InProcessTransport()
+    from .redis_streams import RedisTransport  # only when a broker is configured
+
+    if not settings.bus_url.startswith(("redis://", "rediss://", "unix://")):
+        raise WebOSError(
+            f"WEBOS_BUS_URL={settings.bus_url!r}: only Redis is supported "
+            "(redis://host:port/db, rediss:// or unix://); unset it for the in-process bus"
+        )
+    return RedisTransport(
+        settings.bus_url,
+        prefix=settings.bus_prefix,
+        max_deliveries=settings.max_deliveries,
+        maxlen=settings.bus_maxlen,
+        visibility_timeout=settings.bus_visibility_timeout,
+    )

@@ -125,6 +125,8 @@ def _impls_in(namespace: object) -> Iterable[ImplDef]:
                 opts["webos_priority"] = mark.priority
             if mark.timeout is not None:
                 opts["webos_timeout"] = mark.timeout
+            if mark.delivery != "once":
+                opts["webos_delivery"] = mark.delivery
             if mark.is_pattern:
                 # Registered once per matching event when the kernel knows them all.
                 yield ImplDef("", function, opts, mark.event)

@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     trace_events: str | None = None
     #: Log every hook call: plugin, function, the arguments' shape, the time it took.
     trace_plugins: bool = False
+    #: The broker the bus runs on (``redis://host:6379/0``); unset: in-process.
+    bus_url: str | None = None
+    #: Prefix of every Redis key the bus uses.
+    bus_prefix: str = "webos"
+    #: Deliveries of one event to one listener before it goes to the dead-letter stream.
+    max_deliveries: int = Field(default=5, ge=1)
+    #: Approximate length each event's stream is trimmed to.
+    bus_maxlen: int = Field(default=100_000, ge=100)
+    #: Seconds an unacknowledged event waits before another consumer may claim it.
+    bus_visibility_timeout: float = Field(default=30.0, gt=0)
     #: Log level of the loguru sink ``webos serve`` installs.
     log_level: str = "INFO"
 
