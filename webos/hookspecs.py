@@ -20,6 +20,8 @@ class KernelStopping(TypedDict):
 def kernel_startup(payload: KernelStarted) -> None:
     """Emitted by the kernel once every plugin has loaded and the app is ready to serve.
 
+    Each process emits its own, to its own listeners only: it never crosses a broker.
+
     - `plugins`: the names of the plugins that loaded, in load order.
     """
 
@@ -27,6 +29,8 @@ def kernel_startup(payload: KernelStarted) -> None:
 @event("kernel:shutdown")
 def kernel_shutdown(payload: KernelStopping) -> None:
     """Emitted by the kernel on a clean stop, before the database closes.
+
+    Each process emits its own, to its own listeners only: it never crosses a broker.
 
     The payload is empty.
     """

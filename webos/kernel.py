@@ -198,7 +198,7 @@ class Kernel:
             ", ".join(plugins) or "none",
             f"; FAILED: {', '.join(failed)} (see `webos plugins`)" if failed else "",
         )
-        await self.emit("kernel:startup", {"plugins": plugins}, source=KERNEL_PLUGIN)
+        await self._lifecycle("kernel:startup", {"plugins": plugins})
 
     async def stop(self) -> None:
         """Wait for events published in the background, emit ``kernel:shutdown``, stop.
@@ -211,11 +211,16 @@ class Kernel:
         deadline = time.monotonic() + self.settings.shutdown_grace
         try:
             await self.background.drain(self.settings.shutdown_grace)
-            await self.emit("kernel:shutdown", {}, source=KERNEL_PLUGIN)
+            await self._lifecycle("kernel:shutdown", {})
             await self.background.drain(max(0.0, deadline - time.monotonic()))
         finally:
             self._running = False
             await self._transport.stop()
+
+    async def _lifecycle(self, name: str, payload: dict[str, Any]) -> EmitResult:
+        # This process's own start and stop: never through a broker to other processes.
+        envelope = self._envelope(name, payload, KERNEL_PLUGIN)
+        return await self.run(envelope, self.listeners(name))
 
     async def __aenter__(self) -> Kernel:
         await self.start()

@@ -198,22 +198,18 @@ class RedisTransport:
         host = self._host
         if host is None:
             raise RuntimeError("RedisTransport.send() called before start()")
-        listeners = host.listeners(envelope.name)
-        if any(listener.delivery != "local" for listener in listeners):
-            try:
-                await self.redis.xadd(
-                    self.stream(envelope.name),
-                    encode(envelope),
-                    maxlen=self.maxlen,
-                    approximate=True,
-                )
-            except RedisError as exc:
-                raise BrokerError(
-                    f"could not publish {envelope.name!r} to Redis at "
-                    f"{self.url.split('@')[-1]}: {exc}. Nothing was sent; try again once "
-                    "Redis is reachable."
-                ) from exc
-        local = [listener for listener in listeners if listener.delivery == "local"]
+        # Always published: listeners in other processes are not known here.
+        try:
+            await self.redis.xadd(
+                self.stream(envelope.name), encode(envelope), maxlen=self.maxlen, approximate=True
+            )
+        except RedisError as exc:
+            raise BrokerError(
+                f"could not publish {envelope.name!r} to Redis at "
+                f"{self.url.split('@')[-1]}: {exc}. Nothing was sent; try again once "
+                "Redis is reachable."
+            ) from exc
+        local = [one for one in host.listeners(envelope.name) if one.delivery == "local"]
         return await host.run(envelope, local)
 
     async def stop(self) -> None:
@@ -265,12 +261,14 @@ class RedisTransport:
                 await self._pause(f"reading for {group}", exc, failures)
                 continue
             for stream, entries in reply or ():
-                await asyncio.gather(
+                name = _text(stream)
+                handled = await asyncio.gather(
                     *(
-                        self._handle(group, listener, _text(stream), _text(entry), fields, 1)
+                        self._handle(group, listener, name, _text(entry), fields, 1)
                         for entry, fields in entries
                     )
                 )
+                await self._ack(name, group, [e for e in handled if e is not None])
 
     async def _pause(self, doing: str, exc: BaseException, failures: int) -> None:
         delay = min(5.0, 0.1 * 2**failures)
@@ -285,31 +283,36 @@ class RedisTransport:
         entry: str,
         fields: Mapping[bytes | str, bytes | str] | None,
         deliveries: int,
-    ) -> None:
+    ) -> str | None:
+        """Run one entry; the entry id when it is to be acknowledged, else None."""
         if fields is None:  # trimmed away while it was pending
             await self.dlq.add(
                 group, stream, entry, {}, deliveries, "entry trimmed before it was handled"
             )
-            return
+            return None
         try:
             envelope = decode(fields)
         except ValueError as exc:
             await self.dlq.add(group, stream, entry, fields, deliveries, f"bad message: {exc}")
-            return
+            return None
         target = _text(fields.get(b"target") or fields.get("target") or "")
         if target and target != group:  # a replay meant for another listener
-            await self.redis.xack(stream, group, entry)
-            return
+            return entry
         if self._host is None:
-            return
+            return None
         result = await self._host.run(envelope, (listener,))
         if result.ok:
-            await self.redis.xack(stream, group, entry)
-            return
+            return entry
         error = result.failed[0].error or "failed"
         if deliveries >= self.max_deliveries:
             await self.dlq.add(group, stream, entry, fields, deliveries, error)
         # Otherwise it stays pending: claimed and delivered again after the visibility timeout.
+        return None
+
+    async def _ack(self, stream: str, group: str, entries: list[str]) -> None:
+        # Acknowledged only after the listener returned; one round trip per batch.
+        if entries:
+            await self.redis.xack(stream, group, *entries)
 
     async def _reclaim(self) -> None:
         """Claim what other consumers (or this one) left pending too long, and run it again."""
@@ -350,7 +353,8 @@ class RedisTransport:
                         group, stream, entry_id, fields or {}, deliveries - 1, "too many deliveries"
                     )
                     continue
-                await self._handle(group, listener, stream, entry_id, fields, deliveries)
+                acked = await self._handle(group, listener, stream, entry_id, fields, deliveries)
+                await self._ack(stream, group, [acked] if acked else [])
             if cursor in ("0-0", "0"):
                 return
 

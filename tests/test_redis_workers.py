@@ -1,0 +1,187 @@
+"""Several real worker processes sharing the bus on the real Redis at 127.0.0.1:6379.
+
+Each worker is a separate Python process running a kernel with the same local
+plugin; what each listener handles is appended, one line per event, to a file
+the test reads. Workers are stopped with SIGKILL where the test says so.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from webos.testing import require_service
+
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+PLUGIN = '''
+import asyncio
+import os
+
+from webos import bus, event
+
+LOG = os.environ["TEST_LOG"]
+
+
+def record(*words):
+    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, (" ".join(map(str, words)) + "\\n").encode())
+    finally:
+        os.close(fd)
+
+
+@event("work:item:added")
+def work_item_added(payload: dict) -> None:
+    """An item of work."""
+
+
+@bus.on("work:item:added")
+async def count(payload, event):
+    record("count", os.getpid(), event.id)
+
+
+@bus.on("work:item:added")
+async def index(payload, event):
+    if payload.get("slow"):
+        record("start", os.getpid(), event.id)
+        await asyncio.sleep(payload["slow"])
+    record("index", os.getpid(), event.id)
+'''
+
+WORKER = '''
+import asyncio, signal
+from webos import Kernel
+
+async def main():
+    kernel = Kernel()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    async with kernel:
+        print("ready", flush=True)
+        await stop.wait()
+
+asyncio.run(main())
+'''
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    require_service("Redis", "127.0.0.1", 6379)
+    prefix = f"webos-test-{uuid.uuid4().hex[:8]}"
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "work.py").write_text(textwrap.dedent(PLUGIN))
+    (tmp_path / "worker.py").write_text(textwrap.dedent(WORKER))
+    log = tmp_path / "handled.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBOS_")}
+    env.update(
+        WEBOS_BUS_URL=REDIS_URL,
+        WEBOS_BUS_PREFIX=prefix,
+        WEBOS_MODULES_DIR=str(modules),
+        WEBOS_LOAD_PLUGINS="work",
+        WEBOS_BUS_VISIBILITY_TIMEOUT="1",
+        WEBOS_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'w.db'}",
+        TEST_LOG=str(log),
+    )
+
+    class Cluster:
+        def __init__(self):
+            self.workers: list[subprocess.Popen] = []
+
+        def spawn(self) -> subprocess.Popen:
+            worker = subprocess.Popen(
+                [sys.executable, str(tmp_path / "worker.py")],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            )
+            assert worker.stdout is not None
+            assert worker.stdout.readline().strip() == "ready"
+            self.workers.append(worker)
+            return worker
+
+        def lines(self) -> list[list[str]]:
+            if not log.exists():
+                return []
+            return [line.split() for line in log.read_text().splitlines() if line]
+
+        def wait_for(self, check, timeout=60.0):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if check(self.lines()):
+                    return
+                time.sleep(0.1)
+            raise AssertionError(f"timed out; log has {len(self.lines())} lines")
+
+    running = Cluster()
+    running.env = env
+    yield running
+    for worker in running.workers:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait()
+        if worker.stdout is not None:
+            worker.stdout.close()
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def emitter(cluster):
+    """A kernel in the test process that declares the event and listens to nothing."""
+    from webos import Kernel, Settings, event
+
+    class Declares:
+        @staticmethod
+        @event("work:item:added")
+        def work_item_added(payload: dict) -> None:
+            """An item of work."""
+
+    settings = Settings(
+        _env_file=None,
+        bus_url=REDIS_URL,
+        bus_prefix=cluster.env["WEBOS_BUS_PREFIX"],
+        load_plugins="declares",
+    )
+    return Kernel(settings, plugins={"declares": Declares()}, discover=False)
+
+
+async def test_three_workers_fan_out_across_listeners_and_compete_within_one(cluster):
+    for _ in range(3):
+        cluster.spawn()
+    async with emitter(cluster) as kernel:
+        ids = [(await kernel.bus.emit("work:item:added", {"n": n})).envelope.id for n in range(300)]
+    cluster.wait_for(lambda lines: len(lines) >= 600)
+    lines = cluster.lines()
+    handled = Counter((kind, event_id) for kind, _, event_id in lines)
+    # Every listener handled every event exactly once across the three processes...
+    assert set(handled) == {(kind, i) for kind in ("count", "index") for i in ids}
+    assert set(handled.values()) == {1}
+    # ...and the work was shared between processes.
+    assert len({pid for _, pid, _ in lines}) >= 2
+
+
+async def test_a_worker_killed_mid_listener_loses_nothing(cluster):
+    first = cluster.spawn()
+    async with emitter(cluster) as kernel:
+        sent = (await kernel.bus.emit("work:item:added", {"slow": 3})).envelope.id
+        cluster.wait_for(lambda lines: ["start", str(first.pid), sent] in lines)
+        os.kill(first.pid, signal.SIGKILL)
+        second = cluster.spawn()
+    # The entry stayed pending in the group; the live worker claimed it after the
+    # visibility timeout and handled it, with the same event id.
+    cluster.wait_for(lambda lines: ["index", str(second.pid), sent] in lines, timeout=30)
+    assert ["index", str(first.pid), sent] not in cluster.lines()
