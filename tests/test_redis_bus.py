@@ -214,3 +214,57 @@ async def test_redis_going_away_and_coming_back(make_kernel, own_redis):
         for n in (3, 4):
             await kernel.bus.emit("shop:order:placed", {"n": n})
         await wait_until(lambda: [n for n, _ in worker.once] == [1, 3, 4], timeout=20)
+
+
+def test_dlq_commands_list_replay_and_purge(prefix, monkeypatch):
+    from typer.testing import CliRunner
+
+    from webos.cli import app
+    from webos.redis_streams import RedisTransport
+
+    monkeypatch.setenv("WEBOS_BUS_URL", REDIS_URL)
+    monkeypatch.setenv("WEBOS_BUS_PREFIX", prefix)
+
+    async def bury(n):
+        transport = RedisTransport(REDIS_URL, prefix=prefix)
+        fields = {"id": f"e{n}", "name": "shop:order:placed", "payload": "{}", "time": "t"}
+        entry = await transport.redis.xadd(transport.stream("shop:order:placed"), fields)
+        await transport.dlq.add(
+            "w:handle",
+            transport.stream("shop:order:placed"),
+            entry.decode(),
+            fields,
+            5,
+            "RuntimeError: boom",
+        )
+        await transport.stop()
+
+    for n in range(3):
+        asyncio.run(bury(n))
+    runner = CliRunner()
+    rows = json.loads(runner.invoke(app, ["dlq", "list", "--json"]).stdout)
+    assert [row["id"] for row in rows] == ["e0", "e1", "e2"]
+    assert rows[0]["dlq_error"] == "RuntimeError: boom" and rows[0]["dlq_group"] == "w:handle"
+    table = runner.invoke(app, ["dlq", "list"]).stdout
+    assert "-> w:handle after 5 deliveries: RuntimeError: boom" in table
+
+    replayed = runner.invoke(app, ["dlq", "replay", rows[0]["dlq_id"]])
+    assert replayed.exit_code == 0 and "replayed 1" in replayed.stdout
+    missing = runner.invoke(app, ["dlq", "replay", "0-1"])
+    assert missing.exit_code == 1 and "not found: 0-1" in missing.stderr
+    assert runner.invoke(app, ["dlq", "replay"]).exit_code == 2
+
+    purged = runner.invoke(app, ["dlq", "purge", "--all"])
+    assert "purged 2" in purged.stdout
+    assert json.loads(runner.invoke(app, ["dlq", "list", "--json"]).stdout) == []
+
+
+def test_serve_refuses_several_workers_without_a_broker(monkeypatch):
+    from typer.testing import CliRunner
+
+    from webos.cli import app
+
+    monkeypatch.delenv("WEBOS_BUS_URL", raising=False)
+    result = CliRunner().invoke(app, ["serve", "--workers", "4"])
+    assert result.exit_code == 2
+    assert "needs a broker-backed bus" in result.stderr and "WEBOS_BUS_URL" in result.stderr

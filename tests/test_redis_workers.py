@@ -1,8 +1,7 @@
 """Several real worker processes sharing the bus on the real Redis at 127.0.0.1:6379.
 
-Each worker is a separate Python process running a kernel with the same local
-plugin; what each listener handles is appended, one line per event, to a file
-the test reads. Workers are stopped with SIGKILL where the test says so.
+Each worker is a ``webos worker`` process with the same local plugin; what each
+listener handles is appended, one line per event, to a file the test reads. Workers are stopped with SIGKILL where the test says so.
 """
 
 import os
@@ -13,7 +12,6 @@ import textwrap
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -58,22 +56,6 @@ async def index(payload, event):
     record("index", os.getpid(), event.id)
 '''
 
-WORKER = '''
-import asyncio, signal
-from webos import Kernel
-
-async def main():
-    kernel = Kernel()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    async with kernel:
-        print("ready", flush=True)
-        await stop.wait()
-
-asyncio.run(main())
-'''
-
 
 @pytest.fixture
 def cluster(tmp_path):
@@ -82,7 +64,6 @@ def cluster(tmp_path):
     modules = tmp_path / "modules"
     modules.mkdir()
     (modules / "work.py").write_text(textwrap.dedent(PLUGIN))
-    (tmp_path / "worker.py").write_text(textwrap.dedent(WORKER))
     log = tmp_path / "handled.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBOS_")}
     env.update(
@@ -100,12 +81,20 @@ def cluster(tmp_path):
             self.workers: list[subprocess.Popen] = []
 
         def spawn(self) -> subprocess.Popen:
+            # What a deployment runs next to `webos serve`: `webos worker`.
             worker = subprocess.Popen(
-                [sys.executable, str(tmp_path / "worker.py")],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                [sys.executable, "-m", "webos", "worker"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
             assert worker.stdout is not None
-            assert worker.stdout.readline().strip() == "ready"
+            for line in worker.stdout:
+                if "WebOS kernel started" in line:
+                    break
+            else:
+                raise AssertionError("webos worker exited before starting")
             self.workers.append(worker)
             return worker
 

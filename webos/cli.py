@@ -56,8 +56,22 @@ def serve(
     strict: Annotated[
         bool, typer.Option(help="Refuse to start if any plugin fails to load.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (needs WEBOS_BUS_URL when more than 1).")
+    ] = 1,
 ) -> None:
     """Serve the app on uvicorn with every discovered plugin loaded."""
+    if workers > 1 and not Settings().bus_url:
+        typer.echo(
+            "error: --workers > 1 needs a broker-backed bus: with the in-process bus each "
+            "worker would only see the events emitted in its own process. Set "
+            "WEBOS_BUS_URL=redis://host:6379/0, or serve with one worker.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if workers > 1 and reload:
+        typer.echo("error: --reload and --workers exclude each other", err=True)
+        raise typer.Exit(2)
     import uvicorn
 
     if strict:
@@ -68,8 +82,45 @@ def serve(
         host=host,
         port=port,
         reload=reload,
+        workers=workers,
         log_config=None,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run the plugins' listeners without HTTP: a consumer of the broker (WEBOS_BUS_URL)."""
+    settings = Settings()
+    if not settings.bus_url:
+        typer.echo(
+            "error: a worker consumes events from a broker: set WEBOS_BUS_URL "
+            "(redis://host:6379/0). With the in-process bus, listeners run in `webos serve`.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    from .log import configure_logging
+
+    configure_logging(settings.log_level)
+    asyncio.run(_work(Kernel(settings).load()))
+
+
+async def _work(kernel: Kernel) -> None:
+    import signal
+
+    from .database import Database
+
+    kernel.database = Database(kernel.settings.database_url)  # listeners may use it
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await kernel.database.create_all()
+    try:
+        async with kernel:
+            with kernel.activate():
+                await stop.wait()
+    finally:
+        await kernel.database.dispose()
 
 
 @app.command()
@@ -198,10 +249,109 @@ def uninstall(
     _pip("uninstall", "-y", *packages)
 
 
+dlq_app = typer.Typer(help="The dead-letter queue of the broker-backed bus.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+def _dead_letters() -> Any:
+    settings = Settings()
+    if not settings.bus_url:
+        typer.echo("error: no dead letters without a broker: set WEBOS_BUS_URL", err=True)
+        raise typer.Exit(2)
+    from .redis_streams import RedisTransport
+
+    return RedisTransport(settings.bus_url, prefix=settings.bus_prefix).dlq
+
+
+async def _closing(dead_letters: Any, work: Any) -> Any:
+    try:
+        return await work
+    finally:
+        await dead_letters.transport.stop()
+
+
+@dlq_app.command("list")
+def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Every dead letter: the event, the listener that failed it, how often, the error."""
+    letters = _dead_letters()
+    rows = asyncio.run(_closing(letters, letters.entries()))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['dlq_id']}  {row.get('name', '?')} [{row.get('id', '?')}] -> "
+            f"{row['dlq_group']} after {row['dlq_deliveries']} deliveries: {row['dlq_error']}"
+        )
+    typer.echo(f"{len(rows)} dead letter(s)")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter ids to replay.")] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+) -> None:
+    """Send dead letters back to the listener that failed them (after fixing it)."""
+    if not ids and not replay_all:
+        typer.echo("error: name dead-letter ids, or --all", err=True)
+        raise typer.Exit(2)
+    letters = _dead_letters()
+    done = asyncio.run(_closing(letters, letters.replay(None if replay_all else ids)))
+    typer.echo(f"replayed {len(done)} dead letter(s)")
+    if ids and not replay_all and len(done) < len(ids):
+        typer.echo(f"error: not found: {', '.join(sorted(set(ids) - set(done)))}", err=True)
+        raise typer.Exit(1)
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter ids to delete.")] = None,
+    purge_all: Annotated[bool, typer.Option("--all", help="Delete every dead letter.")] = False,
+) -> None:
+    """Delete dead letters for good."""
+    if not ids and not purge_all:
+        typer.echo("error: name dead-letter ids, or --all", err=True)
+        raise typer.Exit(2)
+    letters = _dead_letters()
+    count = asyncio.run(_closing(letters, letters.purge(None if purge_all else ids)))
+    typer.echo(f"purged {count} dead letter(s)")
+
+
 def _pip(*args: str) -> None:
     completed = subprocess.run([sys.executable, "-m", "pip", *args], check=False)
     if completed.returncode:
         raise typer.Exit(completed.returncode)
+
+
+new_app = typer.Typer(
+    help="Start a new project from a template.", no_args_is_help=True, add_completion=False
+)
+app.add_typer(new_app, name="new")
+
+
+@new_app.command("plugin")
+def new_plugin(
+    name: Annotated[
+        str, typer.Argument(help="Distribution name, e.g. acme-notes (package acme_notes).")
+    ],
+    directory: Annotated[str, typer.Option("--dir", help="Where to create the folder NAME.")] = ".",
+) -> None:
+    """Write an installable plugin: events, a listener, routes, tests, README and CI."""
+    from pathlib import Path
+
+    from .scaffold import new_plugin as scaffold
+
+    try:
+        root, written = scaffold(name, Path(directory))
+    except (ValueError, FileExistsError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    package = name.replace("-", "_")
+    typer.echo(f"Created the plugin {package!r} (distribution {name}) in {root}:")
+    for path in written:
+        typer.echo(f"  {path}")
+    where = root if root.is_absolute() else f"./{root}"  # pip takes `name[test]` for a name
+    typer.echo(f"Next: pip install -e '{where}[test]' && pytest {where} && webos plugins")
 
 
 def main() -> None:
