@@ -1,7 +1,8 @@
 """Several real worker processes sharing the bus on the real Redis at 127.0.0.1:6379.
 
 Each worker is a ``webos worker`` process with the same local plugin; what each
-listener handles is appended, one line per event, to a file the test reads. Workers are stopped with SIGKILL where the test says so.
+listener handles is appended, one line per event, to a file the test reads. Workers
+are stopped with SIGKILL where the test says so.
 """
 
 import os
