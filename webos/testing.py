@@ -4,7 +4,12 @@
 - ``make_kernel``: builds an isolated kernel with exactly the plugins a test names.
 - ``make_client``: an ``httpx.AsyncClient`` bound to a kernel's app, with the app started.
 - ``log``: every loguru record logged during the test.
+- ``capture_events``: ``capture_events("auth:*")`` records the matching events of every
+  kernel that ``make_kernel`` builds after it; ``await capture.wait_for(n)`` waits for them.
 - ``register_and_login``: a fresh user through the auth plugin's routes; returns auth headers.
+- ``assert_listener_failed``, ``assert_listener_timed_out``, ``assert_listeners_ok``: one
+  listener's outcome in the `EmitResult` of an emit, with every listener's shown when it differs.
+- ``require_service``: skips a test when a server is absent (fails it under CI).
 
 Async tests run on anyio's pytest plugin (``@pytest.mark.anyio``); WebOS runs on
 asyncio, so define ``anyio_backend`` to return ``"asyncio"`` in your conftest.py.
@@ -13,7 +18,11 @@ Importing this module stays light: the web layer is imported inside the fixtures
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import difflib
 import os
+import re
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -23,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .bus import EmitResult, Envelope, ListenerResult, bus
 from .kernel import Kernel
 from .settings import Settings
 
@@ -31,6 +41,14 @@ if TYPE_CHECKING:
     from loguru import Message, Record
 
 __all__ = [
+    "CaptureEvents",
+    "EventCapture",
+    "MakeClient",
+    "MakeKernel",
+    "assert_listener_failed",
+    "assert_listener_timed_out",
+    "assert_listeners_ok",
+    "capture_events",
     "log",
     "make_client",
     "make_kernel",
@@ -41,6 +59,11 @@ __all__ = [
 
 MakeKernel = Callable[..., Kernel]
 MakeClient = Callable[[Kernel], AbstractAsyncContextManager["httpx.AsyncClient"]]
+CaptureEvents = Callable[[str], "EventCapture"]
+
+# Above any priority a plugin would pick: the capture records an event before any other
+# listener of it runs, so events emitted from inside listeners are recorded after their cause.
+_FIRST = 2**31
 
 
 @pytest.fixture
@@ -54,13 +77,21 @@ def webos_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def make_kernel(webos_settings: Settings) -> MakeKernel:
+def _webos_captures() -> list[EventCapture]:
+    # Shared by capture_events (which adds) and make_kernel (which loads) within one test.
+    return []
+
+
+@pytest.fixture
+def make_kernel(webos_settings: Settings, _webos_captures: list[EventCapture]) -> MakeKernel:
     """``make_kernel("auth", "blogger", plugins={"mine": module}, **settings)``.
 
     Loads exactly the named plugins (installed ones found by entry-point name,
     built-ins by name) plus the inline ``plugins``, which replace an installed
-    plugin of the same name (a fake ``blogger``, say). Raises if a named plugin
-    is missing or any plugin fails, unless ``allow_failures=True``.
+    plugin of the same name (a fake ``blogger``, say), plus every capture made
+    by ``capture_events`` before this call (as ``capture``, ``capture_2``, ...).
+    Raises if a named plugin is missing or any plugin fails, unless
+    ``allow_failures=True``.
     """
 
     def build(
@@ -70,6 +101,11 @@ def make_kernel(webos_settings: Settings) -> MakeKernel:
         **overrides: Any,
     ) -> Kernel:
         inline = dict(plugins or {})
+        given = {id(obj) for obj in inline.values()}
+        for capture in _webos_captures:
+            if id(capture) not in given:
+                inline[_free_name("capture", inline)] = capture
+            capture.kernels += 1
         fields = {"load_plugins": ",".join([*names, *inline]), **overrides}
         settings = webos_settings.model_copy(update=fields)
         kernel = Kernel(settings, plugins=inline).load()
@@ -88,6 +124,14 @@ def make_kernel(webos_settings: Settings) -> MakeKernel:
         return kernel
 
     return build
+
+
+def _free_name(base: str, taken: Mapping[str, object]) -> str:
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        name = f"{base}_{number}"
+    return name
 
 
 @pytest.fixture
@@ -126,6 +170,212 @@ def make_client() -> Iterator[MakeClient]:
                 yield client
 
     yield client_for
+
+
+# -- capturing events ---------------------------------------------------------
+
+
+class EventCapture:
+    """Records every event matching ``pattern`` in the kernels it is loaded into.
+
+    It is a plugin: an object with one listener, ``record``, of ``pattern`` (an
+    event name or a wildcard, as ``@bus.on`` takes), which runs before any other
+    listener of the event. ``make_kernel`` loads the captures made before it is
+    called; to use one with a `Kernel` you build, pass it in ``plugins=``.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        #: The recorded events' envelopes (``.name``, ``.payload``...), in the order delivered.
+        self.events: list[Envelope] = []
+        #: How many kernels ``make_kernel`` has loaded this capture into.
+        self.kernels = 0
+        self._arrived: asyncio.Event | None = None
+
+        def record(event: Envelope) -> None:
+            self.events.append(event)
+            if self._arrived is not None:
+                self._arrived.set()
+
+        # Marked per instance: the pattern is known only now, and the kernel collects
+        # listeners from the object's attributes.
+        self.record = bus.on(pattern, tryfirst=True, priority=_FIRST)(record)
+
+    def __repr__(self) -> str:
+        return f"<EventCapture {self.pattern!r}: {len(self.events)} event(s)>"
+
+    @property
+    def names(self) -> list[str]:
+        """The recorded events' names, in the order delivered."""
+        return [envelope.name for envelope in self.events]
+
+    @property
+    def payloads(self) -> list[dict[str, Any]]:
+        """The recorded events' payloads (copies), in the order delivered."""
+        return [dict(envelope.payload) for envelope in self.events]
+
+    def clear(self) -> None:
+        """Forget what was recorded so far (``kernel:startup``, a setup's events...)."""
+        self.events.clear()
+
+    async def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[Envelope]:
+        """Wait until ``count`` events in all have been recorded; return those recorded.
+
+        For events delivered in the background (``bus.publish``). After ``timeout``
+        seconds, fails with what did arrive.
+        """
+        __tracebackhide__ = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.events) < count:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(self._shortfall(count, timeout))
+            self._arrived = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._arrived.wait()
+        return list(self.events)
+
+    def _shortfall(self, count: int, timeout: float) -> str:
+        arrived = len(self.events)
+        lines = [
+            f"capture_events({self.pattern!r}): waited {timeout:g} s for {count} event(s); "
+            + (f"{arrived} arrived:" if arrived else "none arrived.")
+        ]
+        lines += [
+            f"  {e.name} from {e.source or 'unknown'}: {dict(e.payload)!r}" for e in self.events
+        ]
+        if not self.kernels:
+            lines.append(
+                "make_kernel() did not load this capture: create it before calling "
+                "make_kernel(), or pass it to your Kernel in plugins={'capture': capture}."
+            )
+        return "\n".join(lines)
+
+
+@pytest.fixture
+def capture_events(_webos_captures: list[EventCapture]) -> CaptureEvents:
+    """``capture = capture_events("auth:*")``, then ``make_kernel(...)``: records its events.
+
+    Each capture is loaded into every kernel ``make_kernel`` builds after it was
+    made (create it first, in the test or in a fixture the kernel's fixture uses).
+    ``capture.events`` are the envelopes, ``capture.names`` and ``capture.payloads``
+    their parts; ``await capture.wait_for(n, timeout=5)`` waits for events
+    published in the background.
+    """
+
+    def make(pattern: str) -> EventCapture:
+        capture = EventCapture(pattern)
+        _webos_captures.append(capture)
+        return capture
+
+    return make
+
+
+# -- listener outcomes --------------------------------------------------------
+
+
+def assert_listener_failed(
+    result: EmitResult,
+    listener: str,
+    exc_type: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+    match: str | re.Pattern[str] | None = None,
+) -> ListenerResult:
+    """Check that ``listener`` (``"plugin:function"``) raised while handling the event.
+
+    ``exc_type``: the exception must be an instance of it; ``match``: a regular
+    expression searched in ``str(exception)``, as ``pytest.raises`` does.
+    Returns the listener's `ListenerResult` (its ``.exception`` is the error).
+    """
+    __tracebackhide__ = True
+    outcome = _outcome_of(result, listener, "assert_listener_failed")
+    problem = None
+    if outcome.ok:
+        problem = f"expected {listener} to fail, but it succeeded"
+    elif outcome.timed_out:
+        problem = (
+            f"expected {listener} to fail, but it {outcome.error} (it raised nothing); "
+            "use assert_listener_timed_out for that"
+        )
+    elif exc_type is not None and not isinstance(outcome.exception, exc_type):
+        wanted = _type_names(exc_type)
+        problem = f"expected {listener} to raise {wanted}, but it raised {outcome.error}"
+    elif match is not None and not re.search(match, str(outcome.exception)):
+        pattern = match.pattern if isinstance(match, re.Pattern) else match
+        problem = (
+            f"{listener} failed with {outcome.error}, which does not match {pattern!r} "
+            f"(searched in {str(outcome.exception)!r})"
+        )
+    if problem is not None:
+        raise AssertionError(f"{problem}\n{_describe(result)}")
+    return outcome
+
+
+def assert_listener_timed_out(result: EmitResult, listener: str) -> ListenerResult:
+    """Check that ``listener`` (``"plugin:function"``) was cancelled at its timeout."""
+    __tracebackhide__ = True
+    outcome = _outcome_of(result, listener, "assert_listener_timed_out")
+    if not outcome.timed_out:
+        what = "succeeded" if outcome.ok else f"failed with {outcome.error}"
+        raise AssertionError(f"expected {listener} to time out, but it {what}\n{_describe(result)}")
+    return outcome
+
+
+def assert_listeners_ok(result: EmitResult) -> None:
+    """Check that every listener of the event succeeded."""
+    __tracebackhide__ = True
+    if not result.ok:
+        failed = ", ".join(outcome.listener for outcome in result.failed)
+        raise AssertionError(
+            f"expected every listener to succeed, but not {failed}\n{_describe(result)}"
+        )
+
+
+def _describe(result: EmitResult) -> str:
+    """Every listener's outcome, one line each: what the assertion helpers show."""
+    envelope = result.envelope
+    lines = [
+        f"{envelope.name} [{envelope.id}] from {envelope.source or 'unknown'}, "
+        f"{len(result.listeners)} listener(s):"
+    ]
+    for outcome in result.results:
+        took = f" ({outcome.duration * 1000:.1f} ms)" if outcome.duration is not None else ""
+        if outcome.ok:
+            state = "ok"
+        elif outcome.timed_out:
+            state = "TIMED OUT"
+        else:
+            state = "FAILED"
+        detail = f": {outcome.error}" if outcome.error else ""
+        lines.append(f"  {state:<9} {outcome.listener}{took}{detail}")
+    if not result.listeners:
+        lines.append("  (none)")
+    return "\n".join(lines)
+
+
+def _outcome_of(result: EmitResult, listener: str, helper: str) -> ListenerResult:
+    __tracebackhide__ = True
+    for outcome in result.results:
+        if outcome.listener == listener:
+            return outcome
+    ran = result.ran
+    close = difflib.get_close_matches(listener, ran, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if ":" not in listener:
+        hint += " (name listeners as 'plugin:function')"
+    raise AssertionError(
+        f"{helper}: no listener {listener!r} ran for {result.envelope.name}{hint}\n"
+        + _describe(result)
+    )
+
+
+def _type_names(exc_type: type[BaseException] | tuple[type[BaseException], ...]) -> str:
+    types = exc_type if isinstance(exc_type, tuple) else (exc_type,)
+    return " or ".join(t.__name__ for t in types)
+
+
+# -- HTTP and services --------------------------------------------------------
 
 
 async def register_and_login(

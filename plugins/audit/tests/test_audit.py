@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from webos import Kernel, bus
+from webos.testing import assert_listener_failed
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -97,6 +98,26 @@ async def test_braces_in_an_email_are_kept(kernel: Kernel, log: list[Record]) ->
         await kernel.bus.emit("auth:login:success", {"user_id": "1", "email": "{x}@example.com"})
     [record] = audit_lines(log)
     assert record["message"].startswith("AUDIT: User {x}@example.com has entered the system.")
+
+
+class _Broken:
+    """Another plugin's listener of the same event, which fails."""
+
+    @bus.on("auth:login:success")
+    def explode(self, payload: dict[str, Any]) -> None:
+        raise RuntimeError("disk full")
+
+
+@pytest.mark.anyio
+async def test_a_failing_neighbour_does_not_stop_the_audit(
+    make_kernel: MakeKernel, fake_auth: ModuleType, log: list[Record]
+) -> None:
+    kernel = make_kernel("audit", plugins={"auth": fake_auth, "broken": _Broken()})
+    async with kernel:
+        result = await kernel.bus.emit("auth:login:success", USER, source="auth")
+    assert_listener_failed(result, "broken:explode", RuntimeError, match="disk full")
+    [record] = audit_lines(log)
+    assert record["message"].startswith("AUDIT: User ada@example.com has entered the system.")
 
 
 class _LogsInAfterRegistering:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from webos import EmitResult, Kernel
+from webos.testing import assert_listener_timed_out
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -203,6 +204,24 @@ async def test_persistent_failure_gives_up_without_raising(
     # The backoff (0.01 s here) doubles before each retry.
     for n, warning in enumerate(warnings):
         assert warning.endswith(f"retrying in {0.01 * 2**n:.2f} s")
+
+
+@pytest.mark.anyio
+async def test_a_hanging_webhook_is_cut_off_at_the_listener_timeout(
+    make_kernel: MakeKernel,
+    fake_blogger: ModuleType,
+    webhook: WebhookServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The notifier's own timeout is generous; the kernel's bounds the whole delivery.
+    monkeypatch.setenv("WEBOS_NOTIFIER_WEBHOOK_URL", webhook.url)
+    webhook.reply(200, delay=2.0)
+    kernel = make_kernel("notifier", plugins={"blogger": fake_blogger}, listener_timeout=0.2)
+    async with kernel:
+        result = await kernel.bus.emit("blogger:post:published", POST, source="blogger")
+    timed_out = assert_listener_timed_out(result, "notifier:notify_post")
+    assert timed_out.duration is not None and timed_out.duration < 1.5
+    assert len(webhook.received) == 1
 
 
 @pytest.mark.anyio
