@@ -268,3 +268,32 @@ def test_serve_refuses_several_workers_without_a_broker(monkeypatch):
     result = CliRunner().invoke(app, ["serve", "--workers", "4"])
     assert result.exit_code == 2
     assert "needs a broker-backed bus" in result.stderr and "WEBOS_BUS_URL" in result.stderr
+
+
+async def test_an_entry_trimmed_while_pending_shows_in_the_dead_letters(make_kernel, prefix):
+    class Stuck:
+        """Takes an entry and never finishes it: it stays pending in the group."""
+
+        def __init__(self):
+            self.started = asyncio.Event()
+
+        @bus.on("shop:order:placed", timeout=0.2)
+        async def hang(self, payload):
+            self.started.set()
+            await asyncio.sleep(10)
+
+    stuck = Stuck()
+    settings = {"bus_visibility_timeout": 0.3, "max_deliveries": 100}
+    kernel = make_kernel(
+        plugins={"orders": Orders(), "s": stuck}, bus_url=REDIS_URL, bus_prefix=prefix, **settings
+    )
+    async with kernel:
+        transport = kernel._transport
+        await kernel.bus.emit("shop:order:placed", {"n": 1})
+        await asyncio.wait_for(stuck.started.wait(), 5)
+        # Trimming (here by hand, as MAXLEN ~ would under load) removes the pending entry.
+        await transport.redis.xtrim(transport.stream("shop:order:placed"), maxlen=0)
+        await asyncio.sleep(1.5)
+        letters = await transport.dlq.entries()
+    assert [row["dlq_error"] for row in letters] == ["entry trimmed before it was handled"]
+    assert letters[0]["dlq_group"] == "s:hang"
