@@ -277,12 +277,17 @@ class Chain:
         self.seen["mail"] = event
 
 
-async def test_events_emitted_by_listeners_carry_parent_and_correlation(make_kernel):
-    chain = Chain()
-    kernel = kernel_with(make_kernel, chain=chain)
+async def test_events_emitted_by_listeners_carry_parent_and_correlation(
+    make_kernel, capture_events
+):
+    chain_events = capture_events("*")
+    kernel = kernel_with(make_kernel, chain=Chain())
     async with kernel:
         root = (await kernel.bus.emit("shop:order:placed", {"order": 1})).envelope
-    shipped, mail = chain.seen["shipped"], chain.seen["mail"]
+        await chain_events.wait_for(4)  # startup, placed, shipped, mail
+    assert chain_events.names[1:4] == ["shop:order:placed", "shop:order:shipped", "mail:sent"]
+    _, placed, shipped, mail = chain_events.events[:4]
+    assert placed.id == root.id
     assert root.parent_id is None and root.correlation_id == root.id and root.depth == 0
     assert shipped.parent_id == root.id and shipped.correlation_id == root.id
     assert mail.parent_id == shipped.id and mail.correlation_id == root.id
