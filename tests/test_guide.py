@@ -11,8 +11,6 @@ guide's plugin depends on is found installed, and hatchling is used from here.
 import os
 import re
 import subprocess
-import sys
-import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,28 +54,8 @@ def test_every_block_is_one_the_runner_knows():
     assert sum(b.info == "bash" for b in found) >= 5
 
 
-def make_venv(root: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    python = root / "bin" / "python"
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    lines = [f"import site; site.addsitedir({path!r})" for path in sorted(outer)]
-    (Path(purelib) / "_outer_env.pth").write_text("\n".join(lines) + "\n")
-    # The commands installing webos, pytest and pip would have put here.
-    for command, module in [("webos", "webos"), ("pytest", "pytest"), ("pip", "pip")]:
-        script = root / "bin" / command
-        script.write_text(f'#!/bin/sh\nexec "{python}" -m {module} "$@"\n')
-        script.chmod(0o755)
-    return root
-
-
 @pytest.mark.slow
-def test_the_guide_runs_from_start_to_end(tmp_path):
+def test_the_guide_runs_from_start_to_end(tmp_path, make_venv):
     venv = make_venv(tmp_path / "venv")
     work = tmp_path / "work"
     work.mkdir()

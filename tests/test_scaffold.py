@@ -12,7 +12,6 @@ import re
 import shlex
 import subprocess
 import sys
-import sysconfig
 import tomllib
 import zipfile
 from pathlib import Path
@@ -153,26 +152,8 @@ def test_refuses_a_name_that_cannot_name_a_package(tmp_path, name, message):
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory) -> Path:
-    """A fresh virtual environment that sees this one's packages, with its own commands."""
-    root = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    python = root / "bin" / "python"
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    lines = [f"import site; site.addsitedir({path!r})" for path in sorted(outer)]
-    (Path(purelib) / "_outer_env.pth").write_text("\n".join(lines) + "\n")
-    # The commands installing webos, pytest and pip would have put here: CI files call them.
-    for command, module in [("webos", "webos"), ("pytest", "pytest"), ("pip", "pip")]:
-        script = root / "bin" / command
-        script.write_text(f'#!/bin/sh\nexec "{python}" -m {module} "$@"\n')
-        script.chmod(0o755)
-    return root
+def venv(tmp_path_factory, make_venv) -> Path:
+    return make_venv(tmp_path_factory.mktemp("venv"))
 
 
 def run(venv: Path, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:

@@ -8,8 +8,6 @@ its dependencies) through a ``.pth`` file, so nothing is downloaded.
 import json
 import shutil
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -20,20 +18,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    python = root / "bin" / "python"
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    lines = [f"import site; site.addsitedir({path!r})" for path in sorted(outer)]
-    (Path(purelib) / "_outer_env.pth").write_text("\n".join(lines) + "\n")
-    return root
+def venv(tmp_path_factory, make_venv) -> Path:
+    return make_venv(tmp_path_factory.mktemp("venv"))
 
 
 def webos(venv: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
