@@ -55,9 +55,9 @@ def free_port() -> int:
 class Server:
     """A ``webos serve`` subprocess whose output lines are collected as they arrive."""
 
-    def __init__(self, cwd: Path, port: int, *extra: str) -> None:
+    def __init__(self, cwd: Path, port: int, *extra: str, **settings: str) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
-        env = {k: v for k, v in env.items() if not k.startswith("WEBOS_")}
+        env = {k: v for k, v in env.items() if not k.startswith("WEBOS_")} | settings
         self.process = subprocess.Popen(
             [sys.executable, "-m", "webos", "serve", "--port", str(port), *extra],
             cwd=cwd,
@@ -89,6 +89,14 @@ class Server:
                 if self.process.poll() is not None and self._queue.empty():
                     break
         raise AssertionError(f"{text!r} never appeared in the output:\n{''.join(self.lines)}")
+
+    def all_lines(self) -> list[str]:
+        """Every line so far, once the process has ended: nothing left in the pipe."""
+        while True:
+            try:
+                self.lines.append(self._queue.get(timeout=0.5))
+            except queue.Empty:
+                return self.lines
 
     def wait_until_up(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -214,3 +222,48 @@ def test_a_clean_stop_finishes_what_was_published(tmp_path, stop_signal):
     # Stopped while the jobs slept: every one finished before the process exited.
     assert sorted(p.name for p in tmp_path.glob("done-*")) == ["done-1", "done-2", "done-3"]
     running.wait_for_line("Waiting up to 10.0 s for 3 background event(s)")
+
+
+def test_several_workers_share_the_bus_on_redis(tmp_path):
+    import uuid
+
+    from webos.testing import require_service
+
+    require_service("Redis", "127.0.0.1", 6379)
+    prefix = f"webos-test-{uuid.uuid4().hex[:8]}"
+    running = Server(
+        tmp_path,
+        free_port(),
+        "--workers",
+        "2",
+        WEBOS_BUS_URL="redis://127.0.0.1:6379/0",
+        WEBOS_BUS_PREFIX=prefix,
+    )
+    try:
+        running.wait_until_up()
+        emails = [f"user{n}@example.com" for n in range(6)]
+        with httpx.Client(base_url=running.url, timeout=10) as client:
+            for email in emails:
+                body = {"email": email, "password": "s3cret-pass"}
+                assert client.post("/auth/register", json=body).status_code == 201
+                login = client.post("/auth/login", json=body)
+                assert login.status_code == 200
+                # A token made by one worker is good on the other (the key is in the database).
+                token = login.json()["access_token"]
+                for _ in range(2):
+                    me = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+                    assert me.json()["email"] == email
+        for email in emails:
+            running.wait_for_line(f"AUDIT: User {email} has entered the system.")
+    finally:
+        running.stop()
+        import redis
+
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    audit = [line for line in running.all_lines() if "has entered the system." in line]
+    # Each login was audited once across the two workers: one consumer group per listener.
+    assert len(audit) == len(emails)
