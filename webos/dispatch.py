@@ -93,7 +93,7 @@ async def _run_from(
                 break
             frame.plugin = listener.plugin
             started = _clock() if timed else 0.0
-            # The same call as in `_own_task`, written out: it runs for every listener.
+            # `_call`, written out: this runs for every listener of every event.
             try:
                 mode = listener.mode
                 if mode == PAYLOAD:
@@ -224,15 +224,7 @@ async def _own_task(
     _context.current_frame.set(_context.Frame(kernel, envelope, listener.plugin))
     started = _clock()
     try:
-        mode = listener.mode
-        if mode == PAYLOAD:
-            outcome = listener.function(payload=envelope.payload)
-        elif mode == BOTH:
-            outcome = listener.function(payload=envelope.payload, event=envelope)
-        elif mode == EVENT:
-            outcome = listener.function(event=envelope)
-        else:
-            outcome = listener.function()
+        outcome = _call(listener, envelope)
         if type(outcome) is _Coroutine:
             listener.runs += 1
             if listener.runs % _PROBE_EVERY:
@@ -258,6 +250,18 @@ async def _own_task(
         _fail(result, index, exc, _clock() - started)
         return
     _record_duration(result, index, _clock() - started)
+
+
+def _call(listener: Listener, envelope: Envelope) -> Any:
+    """Call a listener with the arguments it names (pluggy's rule)."""
+    mode = listener.mode
+    if mode == PAYLOAD:
+        return listener.function(payload=envelope.payload)
+    if mode == BOTH:
+        return listener.function(payload=envelope.payload, event=envelope)
+    if mode == EVENT:
+        return listener.function(event=envelope)
+    return listener.function()
 
 
 def _spawn(coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
