@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import platform
 import sys
@@ -33,6 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import _report  # bench/_report.py, beside this script
 import blinker
 import pluggy
 from loguru import logger
@@ -375,26 +375,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             60.0,
         ),
     ]
-    out = []
-    for name, value, op, limit in checks:
-        met = {"<=": value <= limit, ">=": value >= limit, "<": value < limit}[op]
-        out.append({"name": name, "value": value, "op": op, "limit": limit, "met": met})
-    return out
+    return _report.check(checks)
 
 
 # -- reporting ---------------------------------------------------------------------------
-
-
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for index, row in enumerate(rows):
-        rest = [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        cells = [row[0].ljust(widths[0]), *rest]
-        lines.append("  ".join(cells).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def report(results: dict[str, Any]) -> str:
@@ -425,7 +409,7 @@ def report(results: dict[str, Any]) -> str:
             rows.append(
                 ["webos / gather", *(f"{row['webos_to_gather']:.2f}x" for row in rows_of_kind)]
             )
-        out += ["", titles[kind], table(rows)]
+        out += ["", titles[kind], _report.table(rows)]
 
     sleep = results["sleep"]
     rows = [["implementation", "ms per emit (worst)", "x for", "samples (ms)"]]
@@ -440,7 +424,7 @@ def report(results: dict[str, Any]) -> str:
             ]
         )
     out += ["", f"{sleep['listeners']} listeners each sleeping 50 ms: wall time of one emit"]
-    out.append(table(rows))
+    out.append(_report.table(rows))
 
     out += ["", "Targets"]
     for check in results["targets"]:
@@ -458,19 +442,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "?"
     return found
-
-
-def merge_json(path: Path, section: str, data: dict[str, Any]) -> None:
-    """Write ``data`` under ``section`` of the JSON file, keeping the other sections."""
-    existing: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            existing = json.loads(path.read_text())
-        except ValueError:
-            existing = {}
-    existing[section] = data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(existing, indent=2) + "\n")
 
 
 def main() -> int:
@@ -500,7 +471,7 @@ def main() -> int:
     results["total_seconds"] = time.perf_counter() - started
     print(report(results))
     print(f"\n(total {results['total_seconds']:.1f} s; JSON in {args.json})")
-    merge_json(args.json, "bus", results)
+    _report.merge_json(args.json, "bus", results)
     return 1 if args.strict and not all(check["met"] for check in results["targets"]) else 0
 
 

@@ -30,7 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+import _report  # bench/_report.py, beside this script
 
 TARGET = 1.5
 PREFIX = "webos_benchplug_"
@@ -54,6 +55,7 @@ async def on_thing_done(payload):
 # Imports the direct dependencies, then the plugins through a do-nothing ``webos``.
 BASELINE = """\
 import importlib, sys, types
+
 for name in {deps!r}:
     importlib.import_module(name)
 stub = types.ModuleType("webos")
@@ -133,19 +135,6 @@ def check_listing(stdout: str, names: list[str]) -> None:
         raise AssertionError(f"{len(wrong)} plugins not loaded, e.g. {wrong[0]}: {first}")
 
 
-def merge_json(path: Path, section: str, data: dict[str, Any]) -> None:
-    """Write ``data`` under ``section`` of the JSON file, keeping the other sections."""
-    existing: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            existing = json.loads(path.read_text())
-        except ValueError:
-            existing = {}
-    existing[section] = data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(existing, indent=2) + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results.json")
@@ -220,7 +209,7 @@ def main() -> int:
     mark = "MET   " if ratio <= TARGET else "MISSED"
     print(f"Target\n  [{mark}] cli / baseline: {ratio:.2f} (target <= {TARGET})")
     print(f"(JSON in {args.json})")
-    merge_json(args.json, "startup", results)
+    _report.merge_json(args.json, "startup", results)
     return 1 if args.strict and ratio > TARGET else 0
 
 
