@@ -108,7 +108,7 @@ async def test_a_failing_event_is_redelivered_then_dead_lettered_then_replayed(m
     settings = {"max_deliveries": 3, "bus_visibility_timeout": 0.2}
     async with broker_kernel(make_kernel, prefix, worker, **settings) as kernel:
         sent = (await kernel.bus.emit("shop:order:placed", {"n": 1, "poison": True})).envelope
-        dlq = kernel._transport.dlq
+        dlq = kernel.transport.dlq
         await wait_until(lambda: worker.attempts >= 3)
         await asyncio.sleep(0.6)
         [letter] = await dlq.entries()
@@ -129,7 +129,7 @@ async def test_a_failing_event_is_redelivered_then_dead_lettered_then_replayed(m
 async def test_bad_input_from_the_wire_goes_to_the_dlq(make_kernel, prefix):
     worker = Worker()
     async with broker_kernel(make_kernel, prefix, worker) as kernel:
-        transport = kernel._transport
+        transport = kernel.transport
         stream = transport.stream("shop:order:placed")
         await transport.redis.xadd(stream, {"name": "shop:order:placed", "payload": "{nope"})
         await transport.redis.xadd(stream, {"id": "x", "name": "n", "time": "t", "payload": "[]"})
@@ -288,7 +288,7 @@ async def test_an_entry_trimmed_while_pending_shows_in_the_dead_letters(make_ker
         plugins={"orders": Orders(), "s": stuck}, bus_url=REDIS_URL, bus_prefix=prefix, **settings
     )
     async with kernel:
-        transport = kernel._transport
+        transport = kernel.transport
         await kernel.bus.emit("shop:order:placed", {"n": 1})
         await asyncio.wait_for(stuck.started.wait(), 5)
         # Trimming (here by hand, as MAXLEN ~ would under load) removes the pending entry.

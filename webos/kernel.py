@@ -183,6 +183,11 @@ class Kernel:
     def running(self) -> bool:
         return self._running
 
+    @property
+    def transport(self) -> Transport:
+        """How events reach listeners: in-process, or a broker (``WEBOS_BUS_URL``)."""
+        return self._transport
+
     async def start(self) -> None:
         """Load plugins if needed, start the transport, emit ``kernel:startup``."""
         self.load()
