@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from . import _context
-from .bus import BOTH, EVENT, PAYLOAD, EmitResult, Envelope, Listener, ListenerResult
+from .bus import BOTH, EVENT, PAYLOAD, POSITIONAL, EmitResult, Envelope, Listener, ListenerResult
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -86,24 +86,23 @@ async def _run_from(
         envelope = result.envelope
         payload = envelope.payload
         listeners = result.listeners
-        for index in range(start, end):
-            listener = listeners[index]
+        span = listeners if start == 0 and end == len(listeners) else listeners[start:end]
+        for index, listener in enumerate(span, start):
             if listener.suspends:
                 await _fan_out(index, end, result, frame, default_timeout, timed)
                 break
             frame.plugin = listener.plugin
             started = _clock() if timed else 0.0
-            # `_call`, written out: this runs for every listener of every event.
+            # `_call`, the common case written out: this runs for every listener.
             try:
-                mode = listener.mode
-                if mode == PAYLOAD:
-                    outcome = listener.function(payload=payload)
-                elif mode == BOTH:
-                    outcome = listener.function(payload=payload, event=envelope)
-                elif mode == EVENT:
-                    outcome = listener.function(event=envelope)
+                if listener.mode == POSITIONAL:
+                    outcome = (
+                        listener.function(payload)
+                        if not listener.wants_event
+                        else listener.function(payload, envelope)
+                    )
                 else:
-                    outcome = listener.function()
+                    outcome = _call(listener, envelope)
                 if type(outcome) is _Coroutine:
                     # Drive the first step; a ``for`` loop ends without raising StopIteration.
                     for awaited in outcome.__await__():  # noqa: B007 - used after the loop
@@ -255,6 +254,10 @@ async def _own_task(
 def _call(listener: Listener, envelope: Envelope) -> Any:
     """Call a listener with the arguments it names (pluggy's rule)."""
     mode = listener.mode
+    if mode == POSITIONAL:
+        if listener.wants_event:
+            return listener.function(envelope.payload, envelope)
+        return listener.function(envelope.payload)
     if mode == PAYLOAD:
         return listener.function(payload=envelope.payload)
     if mode == BOTH:

@@ -69,6 +69,9 @@ class Kernel:
         trace = self.settings.trace_events
         self._trace = None if not trace else ("*" if trace in ("1", "true", "yes") else trace)
         self._trace_plugins = self.settings.trace_plugins
+        self._direct = (
+            type(self._transport) is InProcessTransport and not trace and not self._trace_plugins
+        )
         self._loaded = False
         self._running = False
 
@@ -255,7 +258,13 @@ class Kernel:
 
         See `webos.Bus.emit`. Validation errors raise when this is called.
         """
-        return self._transport.send(self._envelope(name, payload, source))
+        envelope = self._envelope(name, payload, source)
+        if self._direct:
+            # In-process and untraced: what the transport and `run` would end up doing.
+            listeners = self._listeners.get(name)
+            if listeners is not None:
+                return dispatch(self, envelope, listeners, self._timeout)
+        return self._transport.send(envelope)
 
     def publish(
         self, name: str, payload: Mapping[str, Any] | None = None, *, source: str | None = None
