@@ -336,3 +336,40 @@ async def test_a_listener_may_take_only_the_envelope(make_kernel):
 def test_make_kernel_refuses_a_plugin_name_it_cannot_find(make_kernel):
     with pytest.raises(LookupError, match="no plugin named 'nope'"):
         make_kernel("nope")
+
+
+class Shapes:
+    """Listeners naming their arguments in every way pluggy allows."""
+
+    def __init__(self):
+        self.seen = []
+
+    @bus.on("demo:ping")
+    async def keyword_only(self, *, payload):
+        self.seen.append(("keyword_only", payload["n"]))
+
+    @bus.on("demo:ping")
+    def reversed_order(self, event, payload):
+        self.seen.append(("reversed_order", payload["n"], event.name))
+
+    @bus.on("demo:ping")
+    async def with_default(self, payload, extra=3):
+        self.seen.append(("with_default", payload["n"], extra))
+
+    @bus.on("demo:ping")
+    def nothing(self):
+        self.seen.append(("nothing",))
+
+
+async def test_listeners_get_what_they_name_however_they_name_it(make_kernel):
+    shapes = Shapes()
+    kernel = make_kernel(plugins={"decl": Declarations(), "shapes": shapes})
+    async with kernel:
+        result = await kernel.bus.emit("demo:ping", {"n": 5})
+    assert result.ok, result.failed
+    assert sorted(shapes.seen) == [
+        ("keyword_only", 5),
+        ("nothing",),
+        ("reversed_order", 5, "demo:ping"),
+        ("with_default", 5, 3),
+    ]
