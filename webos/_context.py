@@ -11,9 +11,8 @@ there gets that plugin as its source and that envelope as its parent.
 
 from __future__ import annotations
 
-import asyncio
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .bus import Envelope
@@ -23,33 +22,18 @@ __all__ = ["Frame", "current_correlation", "current_frame", "current_kernel", "c
 
 
 class Frame:
-    """The dispatch listeners run in.
+    """The dispatch listeners run in: the kernel, the event, the running listener's plugin.
 
-    The dispatcher moves ``plugin`` along as it starts each listener; a listener
-    that suspended goes on in a task of its own, remembered here with its plugin.
+    The dispatcher moves ``plugin`` along as it starts each listener in a task; a
+    task of its own (for a listener that suspends) gets a frame of its own.
     """
 
-    __slots__ = ("_tasks", "envelope", "kernel", "plugin")
+    __slots__ = ("envelope", "kernel", "plugin")
 
     def __init__(self, kernel: Kernel, envelope: Envelope, plugin: str | None) -> None:
         self.kernel = kernel
         self.envelope = envelope
         self.plugin = plugin
-        self._tasks: dict[asyncio.Task[Any], str] | None = None
-
-    def follow(self, task: asyncio.Task[Any], plugin: str) -> None:
-        if self._tasks is None:
-            self._tasks = {}
-        self._tasks[task] = plugin
-        task.add_done_callback(self._tasks.pop)
-
-    def running_plugin(self) -> str | None:
-        """The plugin whose listener is running now."""
-        if self._tasks:
-            plugin = self._tasks.get(asyncio.current_task())  # type: ignore[arg-type]
-            if plugin is not None:
-                return plugin
-        return self.plugin
 
 
 #: Set by the web layer for each request and by ``kernel.activate()``.

@@ -300,7 +300,7 @@ class Kernel:
         depth = parent.depth + 1
         if depth > self._max_depth:
             raise EventDepthError(name, depth, self._max_depth)
-        source = source or frame.running_plugin()
+        source = source or frame.plugin
         return Envelope(name, payload, source, parent.id, parent.correlation_id, depth)
 
     def run(self, envelope: Envelope, listeners: Sequence[Listener]) -> Awaitable[EmitResult]:
