@@ -151,6 +151,8 @@ class RedisTransport:
         self._host = host
         broadcast: dict[str, list[Listener]] = {}
         for name in host.events:
+            if name.startswith("kernel:"):
+                continue  # each process's own start and stop: never through the broker
             for listener in host.listeners(name):
                 if listener.delivery == "once":
                     _, streams = self._groups.setdefault(listener.name, (listener, []))
