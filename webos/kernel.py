@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from . import _context, tracing
+from .background import Background
 from .bus import Bus, EmitResult, Envelope, Listener
 from .discovery import Candidate, discover
-from .dispatch import Background, dispatch
+from .dispatch import dispatch
 from .events import EventSpec, matches, suggest, validate_event_name
 from .exceptions import EventDepthError, PluginError, UnknownEventError, WebOSError
 from .loading import KERNEL_PLUGIN, Loader, PluginRecord
