@@ -247,7 +247,8 @@ async def _own_task(
     except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
         _fail(result, index, exc, _clock() - started)
         return
-    _record_duration(result, index, _clock() - started)
+    if timed:
+        _record_duration(result, index, _clock() - started)
 
 
 def _call(listener: Listener, envelope: Envelope) -> Any:
