@@ -121,7 +121,7 @@ class RedisTransport:
         prefix: str = "webos",
         max_deliveries: int = 5,
         maxlen: int = 100_000,
-        visibility_timeout: float = 30.0,
+        visibility_timeout: float = 60.0,
         consumer: str | None = None,
     ) -> None:
         self.url = url

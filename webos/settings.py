@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(default=5, ge=1)
     #: Approximate length each event's stream is trimmed to.
     bus_maxlen: int = Field(default=100_000, ge=100)
-    #: Seconds an unacknowledged event waits before another consumer may claim it.
-    bus_visibility_timeout: float = Field(default=30.0, gt=0)
+    #: Seconds an unacknowledged event waits before another consumer may claim it; keep it
+    #: above WEBOS_LISTENER_TIMEOUT, or a slow listener's event is run twice at once.
+    bus_visibility_timeout: float = Field(default=60.0, gt=0)
     #: Log level of the loguru sink ``webos serve`` installs.
     log_level: str = "INFO"
 
