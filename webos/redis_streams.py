@@ -23,6 +23,7 @@ listeners run in the emitting process and never see the broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -237,7 +238,7 @@ class RedisTransport:
 
     async def _consume(self, group: str, listener: Listener, streams: list[str]) -> None:
         """Read new entries for one group and run its listener on each."""
-        from redis.exceptions import RedisError, ResponseError
+        from redis.exceptions import ResponseError
 
         failures = 0
         while not self._stopping:
@@ -249,32 +250,31 @@ class RedisTransport:
                     count=_BATCH,
                     block=_BLOCK_MS,
                 )
-                failures = 0
-            except ResponseError as exc:
-                if "NOGROUP" in str(exc):
-                    # The stream went away (deleted, or a restarted Redis that keeps nothing):
-                    # make the group again from the start of whatever the stream holds now.
-                    for stream in streams:
-                        await self._create_group(stream, group, "0")
-                    continue
-                raise
-            except (RedisError, OSError) as exc:
-                failures += 1
-                await self._pause(f"reading for {group}", exc, failures)
-                continue
-            for stream, entries in reply or ():
-                name = _text(stream)
-                handled = await asyncio.gather(
-                    *(
-                        self._handle(group, listener, name, _text(entry), fields, 1)
-                        for entry, fields in entries
+                for stream, entries in reply or ():
+                    name = _text(stream)
+                    handled = await asyncio.gather(
+                        *(
+                            self._handle(group, listener, name, _text(entry), fields, 1)
+                            for entry, fields in entries
+                        )
                     )
-                )
-                await self._ack(name, group, [e for e in handled if e is not None])
+                    await self._ack(name, group, [e for e in handled if e is not None])
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - a consumer outlives any one failure
+                if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                    # The stream went away (deleted, or a restarted Redis that keeps
+                    # nothing): make the group again from the start of what it holds now.
+                    with contextlib.suppress(Exception):
+                        for stream in streams:
+                            await self._create_group(stream, group, "0")
+                    continue
+                # Entries not acknowledged stay pending: claimed again, nothing lost.
+                failures += 1
+                await self._pause(f"consuming for {group}", exc, failures)
 
     async def _pause(self, doing: str, exc: BaseException, failures: int) -> None:
         delay = min(5.0, 0.1 * 2**failures)
-        logger.warning("Redis error while {}: {}; retrying in {:.1f} s", doing, exc, delay)
+        logger.warning("Error while {}: {!r}; retrying in {:.1f} s", doing, exc, delay)
         await asyncio.sleep(delay)
 
     async def _handle(
@@ -318,7 +318,6 @@ class RedisTransport:
 
     async def _reclaim(self) -> None:
         """Claim what other consumers (or this one) left pending too long, and run it again."""
-        from redis.exceptions import RedisError
 
         idle_ms = int(self.visibility_timeout * 1000)
         failures = 0
@@ -329,7 +328,7 @@ class RedisTransport:
                     for stream in streams:
                         await self._reclaim_one(group, listener, stream, idle_ms)
                 failures = 0
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - the claimer outlives any one failure
                 failures += 1
                 await self._pause("claiming pending entries", exc, failures)
 
