@@ -4,7 +4,7 @@ Everything above this seam (validation, envelopes, the emit result) is the same
 whichever transport runs. A transport is started with the kernel as its `Host`:
 it asks the host which listeners an event has and has the host run some of them
 for an envelope. `InProcessTransport` runs them all in the emitting process; a
-broker-backed transport (`webos.redis`) publishes the envelope and runs each
+broker-backed transport (`webos.redis_streams`) publishes the envelope and runs each
 listener in whichever process consumes it.
 
 A listener says how it wants events delivered (``@bus.on(..., delivery=...)``):
