@@ -263,6 +263,16 @@ def _dead_letters() -> Any:
     return RedisTransport(settings.bus_url, prefix=settings.bus_prefix).dlq
 
 
+def _ids_or_all(ids: list[str] | None, everything: bool) -> list[str] | None:
+    """The dead letters a command names: its ids, or None for --all."""
+    if everything:
+        return None
+    if not ids:
+        typer.echo("error: name dead-letter ids, or --all", err=True)
+        raise typer.Exit(2)
+    return ids
+
+
 async def _closing(dead_letters: Any, work: Any) -> Any:
     try:
         return await work
@@ -292,14 +302,12 @@ def dlq_replay(
     replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
 ) -> None:
     """Send dead letters back to the listener that failed them (after fixing it)."""
-    if not ids and not replay_all:
-        typer.echo("error: name dead-letter ids, or --all", err=True)
-        raise typer.Exit(2)
+    chosen = _ids_or_all(ids, replay_all)
     letters = _dead_letters()
-    done = asyncio.run(_closing(letters, letters.replay(None if replay_all else ids)))
+    done = asyncio.run(_closing(letters, letters.replay(chosen)))
     typer.echo(f"replayed {len(done)} dead letter(s)")
-    if ids and not replay_all and len(done) < len(ids):
-        typer.echo(f"error: not found: {', '.join(sorted(set(ids) - set(done)))}", err=True)
+    if chosen is not None and len(done) < len(chosen):
+        typer.echo(f"error: not found: {', '.join(sorted(set(chosen) - set(done)))}", err=True)
         raise typer.Exit(1)
 
 
@@ -309,11 +317,9 @@ def dlq_purge(
     purge_all: Annotated[bool, typer.Option("--all", help="Delete every dead letter.")] = False,
 ) -> None:
     """Delete dead letters for good."""
-    if not ids and not purge_all:
-        typer.echo("error: name dead-letter ids, or --all", err=True)
-        raise typer.Exit(2)
+    chosen = _ids_or_all(ids, purge_all)
     letters = _dead_letters()
-    count = asyncio.run(_closing(letters, letters.purge(None if purge_all else ids)))
+    count = asyncio.run(_closing(letters, letters.purge(chosen)))
     typer.echo(f"purged {count} dead letter(s)")
 
 

@@ -14,6 +14,13 @@ next, and an event whose listeners never suspend creates no task at all. It
 is what Python 3.12's eager tasks give, without creating a task up front, and
 it runs on 3.11.
 
+The dispatcher remembers which listeners suspended the last time they ran; the
+next time, those start in tasks of their own up front, all at once, as
+``asyncio.gather`` would, instead of one hand-over after another.
+
+Listeners started in the emitter's task share its context, as awaited
+coroutines do: a context variable a listener sets there is seen by the emitter.
+
 Errors never leave a listener: each is logged (event, plugin, function,
 traceback) and recorded in the `EmitResult`; a listener past its timeout is
 cancelled and recorded as timed out.
@@ -55,11 +62,7 @@ def dispatch(
     """Run ``listeners`` for ``envelope``; the awaitable ends when every one has finished."""
     result = EmitResult(envelope, listeners)
     frame = _context.Frame(kernel, envelope, None)
-    return _run_from(0, len(listeners), result, frame, default_timeout, timed, _TOP)
-
-
-# Where `_run_from` runs: the emitter's task, or a task of its own.
-_TOP, _NESTED, _NEW_TASK = 0, 1, 2
+    return _run_from(0, len(listeners), result, frame, default_timeout, timed, top=True)
 
 
 async def _run_from(
@@ -69,18 +72,19 @@ async def _run_from(
     frame: _context.Frame,
     default_timeout: float | None,
     timed: bool,
-    where: int = _NESTED,
+    *,
+    top: bool,
 ) -> EmitResult:
     """Start ``result.listeners[start:end]`` in this task, eagerly, until one suspends.
 
-    In the emitter's task (``_TOP``) the frame is set for the duration; a new task
-    runs in a copy of the emitter's context and gets a frame of its own.
+    In the emitter's task (``top``) the frame is set for the duration; a task of
+    its own runs in a copy of the emitter's context and gets a frame of its own.
     """
-    if where == _NEW_TASK:
+    if top:
+        token = _context.current_frame.set(frame)
+    else:
         frame = _context.Frame(frame.kernel, frame.envelope, None)
         _context.current_frame.set(frame)
-    elif where == _TOP:
-        token = _context.current_frame.set(frame)
     try:
         envelope = result.envelope
         payload = envelope.payload
@@ -128,7 +132,7 @@ async def _run_from(
                 started = _clock()
             others = []
             if index + 1 < end:
-                run = _run_from(index + 1, end, result, frame, default_timeout, timed, _NEW_TASK)
+                run = _run_from(index + 1, end, result, frame, default_timeout, timed, top=False)
                 others.append(_spawn(run))
             try:
                 await _finish(result, index, started, rest, default_timeout)
@@ -139,7 +143,7 @@ async def _run_from(
             await _join(others, result)
             break
     finally:
-        if where == _TOP:
+        if top:
             _context.current_frame.reset(token)
     return result
 
@@ -179,7 +183,7 @@ async def _fan_out(
         stop = index + 1
         while stop < end and not listeners[stop].suspends:
             stop += 1
-        run = _run_from(index, stop, result, frame, default_timeout, timed, _NEW_TASK)
+        run = _run_from(index, stop, result, frame, default_timeout, timed, top=False)
         tasks.append(_spawn(run))
         index = stop
     try:

@@ -152,19 +152,12 @@ class Kernel:
     def _listeners_cache_clear(self) -> None:
         self._listeners.clear()
 
-    def hook_impls(self, hook: str) -> list[Any]:
-        """The functions implementing a plain hook, in pluggy's call order."""
-        caller = getattr(self.pm.hook, hook, None)
-        if caller is None:
-            return []
-        return [impl.function for impl in reversed(caller.get_hookimpls())]
-
     async def call_first(self, hook: str, **kwargs: Any) -> Any:
         """Call a ``firstresult`` hook whose impls may be async: first non-None result wins."""
         caller = getattr(self.pm.hook, hook, None)
         for impl in reversed(caller.get_hookimpls()) if caller is not None else ():
             arguments = {k: v for k, v in kwargs.items() if k in impl.argnames}
-            started = time.perf_counter()
+            started = time.perf_counter() if self._trace_plugins else 0.0
             result = impl.function(**arguments)
             if inspect.isawaitable(result):
                 result = await result

@@ -9,6 +9,7 @@
 - ``register_and_login``: a fresh user through the auth plugin's routes; returns auth headers.
 - ``assert_listener_failed``, ``assert_listener_timed_out``, ``assert_listeners_ok``: one
   listener's outcome in the `EmitResult` of an emit, with every listener's shown when it differs.
+- ``import_path``: imports a helper module of a tests folder by its file path.
 - ``require_service``: skips a test when a server is absent (fails it under CI).
 
 Async tests run on anyio's pytest plugin (``@pytest.mark.anyio``); WebOS runs on
@@ -21,13 +22,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import importlib.util
 import os
 import re
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -49,6 +53,7 @@ __all__ = [
     "assert_listener_timed_out",
     "assert_listeners_ok",
     "capture_events",
+    "import_path",
     "log",
     "make_client",
     "make_kernel",
@@ -408,3 +413,21 @@ def require_service(name: str, host: str, port: int) -> None:
     if os.environ.get("WEBOS_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{reason}, and WEBOS_REQUIRE_SERVICES=1 (set by .ci/run) demands it")
     pytest.skip(reason)
+
+
+def import_path(path: Path, name: str | None = None) -> ModuleType:
+    """Import the module at ``path``: a helper (a fake plugin, say) beside your tests.
+
+    A tests folder is usually not a package (pytest's ``--import-mode=importlib``), so
+    such a module cannot be imported by name. It is registered in ``sys.modules``
+    (under ``name``, or one made from its path) so that its type annotations resolve.
+    """
+    qualified = name or "webos_test_" + "_".join(path.with_suffix("").parts[-3:])
+    qualified = "".join(c if c.isalnum() else "_" for c in qualified)
+    spec = importlib.util.spec_from_file_location(qualified, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[qualified] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,18 +1,14 @@
-"""Fixtures of the notifier's tests: the stand-in blogger, captured logs, a clean environment."""
+"""Fixtures of the notifier's tests: the stand-in blogger and a clean environment."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:
-    pass
+from webos.testing import import_path
 
 
 @pytest.fixture(autouse=True)
@@ -29,18 +25,8 @@ def notifier_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def fake_blogger() -> ModuleType:
-    """fake_blogger.py, imported by path.
+    """fake_blogger.py, the stand-in plugin beside these tests.
 
-    Test folders are not packages (every plugin has a ``tests`` folder, and pytest
-    runs with ``--import-mode=importlib``), so the module cannot be imported by name.
     Tests load it under the name ``blogger``, replacing the installed plugin.
     """
-    name = "webos_notifier_tests_fake_blogger"
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("fake_blogger.py"))
-    if spec is None or spec.loader is None:
-        raise ImportError("cannot load fake_blogger.py")
-    module = importlib.util.module_from_spec(spec)
-    # Registered so that pydantic resolves the payload TypedDict's annotations.
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_path(Path(__file__).with_name("fake_blogger.py"))
