@@ -242,7 +242,10 @@ def test_several_workers_share_the_bus_on_redis(tmp_path):
     try:
         running.wait_until_up()
         emails = [f"user{n}@example.com" for n in range(6)]
-        with httpx.Client(base_url=running.url, timeout=10) as client:
+        # A connection per request, so that requests spread over both workers (and a
+        # kept-alive connection that a worker closes is never reused mid-flight).
+        no_keepalive = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(base_url=running.url, timeout=10, limits=no_keepalive) as client:
             for email in emails:
                 body = {"email": email, "password": "s3cret-pass"}
                 assert client.post("/auth/register", json=body).status_code == 201
@@ -255,6 +258,10 @@ def test_several_workers_share_the_bus_on_redis(tmp_path):
                     assert me.json()["email"] == email
         for email in emails:
             running.wait_for_line(f"AUDIT: User {email} has entered the system.")
+    except httpx.TransportError as exc:
+        running.stop()
+        output = "".join(running.all_lines())
+        raise AssertionError(f"{exc!r}; the server said:\n{output}") from exc
     finally:
         running.stop()
         import redis
