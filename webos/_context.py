@@ -12,28 +12,52 @@ there gets that plugin as its source and that envelope as its parent.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .bus import Envelope
+    import asyncio
+    from collections.abc import Sequence
+
+    from .bus import Envelope, Listener
     from .kernel import Kernel
 
-__all__ = ["Frame", "current_correlation", "current_frame", "current_kernel", "current_plugin"]
+__all__ = [
+    "EXPIRED",
+    "HANDLED",
+    "RUNNING",
+    "Frame",
+    "current_correlation", "current_frame", "current_kernel", "current_plugin",
+]
+
+
+#: A frame's timeout state: running, cancelled by its timer, cancellation handled.
+RUNNING, EXPIRED, HANDLED = 0, 1, 2
 
 
 class Frame:
-    """The dispatch listeners run in: the kernel, the event, the running listener's plugin.
+    """One task's share of a dispatch: the kernel, the event, which listener runs.
 
-    The dispatcher moves ``plugin`` along as it starts each listener in a task; a
-    task of its own (for a listener that suspends) gets a frame of its own.
+    The dispatcher moves ``index`` along as it starts each listener. While a
+    listener that suspended is finished under its timeout, ``task``,
+    ``cancelling`` and ``started`` say which task its timer cancels, and when.
     """
 
-    __slots__ = ("envelope", "kernel", "plugin")
+    __slots__ = ("cancelling", "envelope", "expired", "index", "kernel", "listeners", "started", "task")
 
-    def __init__(self, kernel: Kernel, envelope: Envelope, plugin: str | None) -> None:
+    def __init__(self, kernel: Kernel, envelope: Envelope, listeners: Sequence[Listener]) -> None:
         self.kernel = kernel
         self.envelope = envelope
-        self.plugin = plugin
+        self.listeners = listeners
+        self.index = 0
+        self.expired = RUNNING
+        self.task: asyncio.Task[Any]
+        self.cancelling: int
+        self.started: float
+
+    @property
+    def plugin(self) -> str:
+        """The plugin of the listener running now."""
+        return self.listeners[self.index].plugin
 
 
 #: Set by the web layer for each request and by ``kernel.activate()``.

@@ -1,18 +1,19 @@
 """Running the listeners of one event: eagerly, concurrently, isolated, with timeouts.
 
-Listeners are started in order, each run right away up to its first
-suspension, in the emitter's task. One that finishes without suspending (most
-do: they log, count, or update memory) costs a function call: no Task, no
-timer, no context copy.
+Listeners are started in order, in the emitter's task, each awaited straight
+from one loop, as a hand-written ``for f in listeners: await f(payload)``
+would. One that finishes without suspending (most do: they log, count, or
+update memory) costs what that loop costs: no Task, no timer, no context copy.
 
-When a listener suspends, the listeners after it are handed to a new task,
-which starts them the same way, while this task waits for the suspended
-listener and finishes it. So every listener runs start to end in one task
+The loop is driven one step by hand. When a listener suspends, the step ends
+there, and the listeners after it are handed to a new task, which starts them
+the same way, while this task finishes the suspended listener under its
+timeout. So every listener runs start to end in one task
 (``asyncio.current_task()``, anyio cancel scopes and ``asyncio.timeout`` work
 in listeners as anywhere else), a slow listener never delays the start of the
-next, and an event whose listeners never suspend creates no task at all. It
-is what Python 3.12's eager tasks give, without creating a task up front, and
-it runs on 3.11.
+next, and an event whose listeners never suspend creates no task at all. It is
+what Python 3.12's eager tasks give, without creating a task up front, and it
+runs on 3.11.
 
 The dispatcher remembers which listeners suspended the last time they ran; the
 next time, those start in tasks of their own up front, all at once, as
@@ -32,12 +33,13 @@ import asyncio
 import inspect
 import time
 import types
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from . import _context
+from ._context import EXPIRED, HANDLED, Frame
 from .bus import BOTH, EVENT, PAYLOAD, POSITIONAL, EmitResult, Envelope, Listener, ListenerResult
 
 if TYPE_CHECKING:
@@ -45,128 +47,238 @@ if TYPE_CHECKING:
 
     from .kernel import Kernel
 
-__all__ = ["dispatch"]
+__all__ = ["Route", "dispatch"]
 
 _clock = time.perf_counter
 _PROBE_EVERY = 32
 _Coroutine = types.CoroutineType
+Runner = Callable[[EmitResult, Frame, Iterator[Any], bool], Coroutine[Any, Any, None]]
+
+
+class Route:
+    """The listeners of one event, in start order, and how to start them.
+
+    ``plain`` is set when every listener is an ``async def`` taking ``(payload)``
+    or ``(payload, event)``, the usual kind: then the dispatch loop calls and
+    awaits each with nothing in between. ``eager`` is cleared when one of them
+    is found to suspend; such listeners then start in tasks up front.
+    """
+
+    __slots__ = ("eager", "listeners", "plain")
+
+    def __init__(self, listeners: Sequence[Listener]) -> None:
+        self.listeners = tuple(listeners)
+        self.plain: tuple[tuple[int, Callable[..., Any], bool], ...] | None = None
+        if all(
+            one.mode == POSITIONAL and inspect.iscoroutinefunction(one.function)
+            for one in self.listeners
+        ):
+            self.plain = tuple(
+                (index, one.function, one.wants_event) for index, one in enumerate(self.listeners)
+            )
+        self.eager = not any(one.suspends for one in self.listeners)
+
+    def __repr__(self) -> str:
+        return f"<Route of {len(self.listeners)} listener(s)>"
+
+    def part(self, start: int, stop: int, timed: bool) -> tuple[Runner, Iterable[Any]]:
+        """The loop that runs ``listeners[start:stop]``, and what it iterates over."""
+        if self.plain is not None and not timed:
+            return _run_plain, self.plain[start:stop]
+        return _run_any, [(index, self.listeners[index]) for index in range(start, stop)]
 
 
 def dispatch(
     kernel: Kernel,
     envelope: Envelope,
-    listeners: Sequence[Listener],
+    route: Route,
     default_timeout: float | None,
     timed: bool = False,
 ) -> Awaitable[EmitResult]:
-    """Run ``listeners`` for ``envelope``; the awaitable ends when every one has finished."""
+    """Run ``route``'s listeners for ``envelope``; the awaitable ends when all have finished."""
+    listeners = route.listeners
     result = EmitResult(envelope, listeners)
-    frame = _context.Frame(kernel, envelope, None)
-    return _run_from(0, len(listeners), result, frame, default_timeout, timed, top=True)
+    if not route.eager:
+        return _fan_out(result, kernel, route, default_timeout, timed)
+    frame = Frame(kernel, envelope, listeners)
+    if route.plain is not None and not timed:
+        return _drive(result, frame, _run_plain, route.plain, default_timeout, route, False)
+    return _drive(result, frame, _run_any, enumerate(listeners), default_timeout, route, timed)
 
 
-async def _run_from(
-    start: int,
-    end: int,
+async def _drive(
     result: EmitResult,
-    frame: _context.Frame,
+    frame: Frame,
+    runner: Runner,
+    items: Iterable[Any],
     default_timeout: float | None,
+    route: Route,
     timed: bool,
-    *,
-    top: bool,
 ) -> EmitResult:
-    """Start ``result.listeners[start:end]`` in this task, eagerly, until one suspends.
+    """Start the listeners of ``items`` in this task through ``runner``, one step by hand.
 
-    In the emitter's task (``top``) the frame is set for the duration; a task of
-    its own runs in a copy of the emitter's context and gets a frame of its own.
+    If the step ends with a listener suspended, the rest go to a new task, and this
+    one finishes the suspended listener.
     """
-    if top:
-        token = _context.current_frame.set(frame)
-    else:
-        frame = _context.Frame(frame.kernel, frame.envelope, None)
-        _context.current_frame.set(frame)
+    token = _context.current_frame.set(frame)
     try:
-        envelope = result.envelope
-        payload = envelope.payload
-        listeners = result.listeners
-        span = listeners if start == 0 and end == len(listeners) else listeners[start:end]
-        for index, listener in enumerate(span, start):
-            if listener.suspends:
-                await _fan_out(index, end, result, frame, default_timeout, timed)
-                break
-            frame.plugin = listener.plugin
-            started = _clock() if timed else 0.0
-            # `_call`, the common case written out: this runs for every listener.
-            try:
-                if listener.mode == POSITIONAL:
-                    outcome = (
-                        listener.function(payload)
-                        if not listener.wants_event
-                        else listener.function(payload, envelope)
-                    )
-                else:
-                    outcome = _call(listener, envelope)
-                if type(outcome) is _Coroutine:
-                    # Drive the first step; a ``for`` loop ends without raising StopIteration.
-                    for awaited in outcome.__await__():  # noqa: B007 - used after the loop
-                        break
-                    else:
-                        if timed:
-                            _record_duration(result, index, _clock() - started)
-                        continue
-                    rest: Awaitable[Any] | None = _resume_after(outcome, awaited)
-                elif outcome is not None and inspect.isawaitable(outcome):
-                    rest = outcome
-                else:
-                    rest = None
-            except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
-                _fail(result, index, exc, _clock() - started if timed else None)
-                continue
-            if rest is None:
-                if timed:
-                    _record_duration(result, index, _clock() - started)
-                continue
-            # It suspended: the listeners after it go on in another task; it ends here.
-            listener.suspends = True
-            if not timed:
-                started = _clock()
-            others = []
-            if index + 1 < end:
-                run = _run_from(index + 1, end, result, frame, default_timeout, timed, top=False)
-                others.append(_spawn(run))
-            try:
-                await _finish(result, index, started, rest, default_timeout)
-            except asyncio.CancelledError:
-                for task in others:  # the emit was cancelled: see `_join`
-                    task.cancel()
-                raise
-            await _join(others, result)
+        rest = iter(items)
+        run = runner(result, frame, rest, timed)
+        # One step; a ``for`` loop ends without raising StopIteration.
+        for awaited in run.__await__():  # noqa: B007 - used after the loop
             break
+        else:
+            return result
+        await _suspended(result, frame, rest, run, awaited, default_timeout, route, runner, timed)
+        return result
     finally:
-        if top:
-            _context.current_frame.reset(token)
-    return result
+        _context.current_frame.reset(token)
+
+
+async def _run_plain(
+    result: EmitResult, frame: Frame, items: Iterator[Any], timed: bool
+) -> None:
+    """The common case: ``async def`` listeners of ``(payload)`` or ``(payload, event)``."""
+    envelope = result.envelope
+    payload = envelope.payload
+    for index, function, passes_event in items:
+        frame.index = index
+        try:
+            if passes_event:
+                await function(payload, envelope)
+            else:
+                await function(payload)
+        except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
+            _fail(result, index, exc, None)
+        except asyncio.CancelledError:
+            if not _expired(frame):
+                raise
+            _timed_out(result, index, _clock() - frame.started)
+
+
+async def _run_any(result: EmitResult, frame: Frame, items: Iterator[Any], timed: bool) -> None:
+    """Any listener: called with the arguments it names, awaited if it returns an awaitable."""
+    envelope = result.envelope
+    for index, listener in items:
+        frame.index = index
+        started = _clock() if timed else 0.0
+        try:
+            outcome = _call(listener, envelope)
+            if type(outcome) is _Coroutine or (
+                outcome is not None and inspect.isawaitable(outcome)
+            ):
+                await outcome
+        except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
+            _fail(result, index, exc, _clock() - started if timed else None)
+            continue
+        except asyncio.CancelledError:
+            if not _expired(frame):
+                raise
+            _timed_out(result, index, _clock() - frame.started)
+            continue
+        if timed:
+            _record_duration(result, index, _clock() - started)
+
+
+@types.coroutine
+def _suspended(
+    result: EmitResult,
+    frame: Frame,
+    rest: Iterator[Any],
+    run: Coroutine[Any, Any, None],
+    awaited: Any,
+    default_timeout: float | None,
+    route: Route,
+    runner: Runner,
+    timed: bool,
+) -> Generator[Any, Any, None]:
+    """The listener at ``frame.index`` suspended: hand the rest over, then finish it here."""
+    listener = result.listeners[frame.index]
+    listener.suspends = True
+    route.eager = False  # next time, it starts in a task of its own up front
+    loop = asyncio.get_running_loop()
+    others = []
+    remaining = list(rest)  # taken from `run`'s loop, which now ends with this listener
+    if remaining:
+        kernel = frame.kernel
+        others.append(
+            loop.create_task(
+                _continue(result, kernel, runner, remaining, default_timeout, route, timed)
+            )
+        )
+    timeout = listener.timeout if listener.timeout is not None else default_timeout
+    handle = None
+    if timeout:
+        _arm(frame)
+        handle = loop.call_later(timeout, _expire, frame)
+    try:
+        yield from _resume_after(run, awaited)
+    except BaseException:
+        for task in others:  # the emit was cancelled: see `_join`
+            task.cancel()
+        raise
+    finally:
+        if handle is not None:
+            handle.cancel()
+            if frame.expired == EXPIRED:  # the listener swallowed the cancellation
+                frame.task.uncancel()
+    yield from _join(others)
+
+
+async def _continue(
+    result: EmitResult,
+    kernel: Kernel,
+    runner: Runner,
+    items: Iterable[Any],
+    default_timeout: float | None,
+    route: Route,
+    timed: bool,
+) -> None:
+    # A task of its own runs in a copy of the emitter's context, with a frame of its own.
+    frame = Frame(kernel, result.envelope, result.listeners)
+    await _drive(result, frame, runner, items, default_timeout, route, timed)
+
+
+def _arm(frame: Frame) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    frame.task = task
+    frame.cancelling = task.cancelling()
+    frame.started = _clock()
+
+
+def _expire(frame: Frame) -> None:
+    frame.expired = EXPIRED
+    frame.task.cancel()
+
+
+def _expired(frame: Frame) -> bool:
+    """Whether the cancellation being handled is the listener's own timeout's."""
+    if frame.expired != EXPIRED:
+        return False
+    frame.expired = HANDLED
+    # Cancelled from outside as well (the emit itself): that one goes on.
+    return frame.task.uncancel() <= frame.cancelling
 
 
 async def _fan_out(
-    start: int,
-    end: int,
     result: EmitResult,
-    frame: _context.Frame,
+    kernel: Kernel,
+    route: Route,
     default_timeout: float | None,
     timed: bool,
-) -> None:
-    """Start the rest in tasks, all at once and in order, as ``asyncio.gather`` would.
+) -> EmitResult:
+    """Start every listener in a task, all at once and in order, as ``asyncio.gather`` would.
 
     Each listener known to suspend gets a task of its own; each run of the others
     shares one task, where they run eagerly. Listeners under the default timeout
     share one timer.
     """
-    listeners = result.listeners
-    kernel = frame.kernel
+    listeners = route.listeners
     shared = _Deadline(default_timeout) if default_timeout else None
     tasks = []
-    index = start
+    index, end = 0, len(listeners)
+    loop = asyncio.get_running_loop()
     while index < end:
         listener = listeners[index]
         if listener.suspends:
@@ -174,7 +286,7 @@ async def _fan_out(
                 deadline = shared
             else:
                 deadline = _Deadline(listener.timeout) if listener.timeout else None
-            task = _spawn(_own_task(index, result, kernel, deadline, timed))
+            task = loop.create_task(_own_task(index, result, kernel, deadline, timed))
             if deadline is not None:
                 deadline.watch(task, index)
             tasks.append(task)
@@ -183,14 +295,20 @@ async def _fan_out(
         stop = index + 1
         while stop < end and not listeners[stop].suspends:
             stop += 1
-        run = _run_from(index, stop, result, frame, default_timeout, timed, top=False)
-        tasks.append(_spawn(run))
+        runner, items = route.part(index, stop, timed)
+        tasks.append(
+            loop.create_task(
+                _continue(result, kernel, runner, items, default_timeout, route, timed)
+            )
+        )
         index = stop
     try:
-        await _join(tasks, result)
+        await _join(tasks)
     finally:
         if shared is not None:
             shared.close()
+    route.eager = not any(listener.suspends for listener in listeners)
+    return result
 
 
 class _Deadline:
@@ -223,7 +341,9 @@ async def _own_task(
     listener = result.listeners[index]
     envelope = result.envelope
     # The task runs in a copy of the emitter's context: give it a frame of its own.
-    _context.current_frame.set(_context.Frame(kernel, envelope, listener.plugin))
+    frame = Frame(kernel, envelope, result.listeners)
+    frame.index = index
+    _context.current_frame.set(frame)
     started = _clock()
     try:
         outcome = _call(listener, envelope)
@@ -271,12 +391,7 @@ def _call(listener: Listener, envelope: Envelope) -> Any:
     return listener.function()
 
 
-def _spawn(coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-    # create_task runs it in a copy of the current context; it sets its own frame.
-    return asyncio.get_running_loop().create_task(coroutine)
-
-
-async def _join(tasks: list[asyncio.Task[Any]], result: EmitResult) -> None:
+async def _join(tasks: list[asyncio.Task[Any]]) -> None:
     """Wait for ``tasks``; if the emitter is cancelled meanwhile, cancel them."""
     if not tasks:
         return
@@ -300,36 +415,6 @@ async def _join(tasks: list[asyncio.Task[Any]], result: EmitResult) -> None:
         for task in tasks:
             task.cancel()
         raise
-
-
-async def _finish(
-    result: EmitResult,
-    index: int,
-    started: float,
-    work: Awaitable[Any],
-    default_timeout: float | None,
-) -> None:
-    """Wait for a listener that suspended in this task, under its timeout; record the end."""
-    listener = result.listeners[index]
-    timeout = listener.timeout if listener.timeout is not None else default_timeout
-    try:
-        if not timeout:
-            await work
-        else:
-            deadline = asyncio.timeout(timeout)
-            try:
-                async with deadline:
-                    await work
-            except TimeoutError:
-                # The deadline's own cancellation, or the listener raising TimeoutError.
-                if not deadline.expired():
-                    raise
-                _timed_out(result, index, _clock() - started)
-                return
-    except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
-        _fail(result, index, exc, _clock() - started)
-        return
-    _record_duration(result, index, _clock() - started)
 
 
 @types.coroutine

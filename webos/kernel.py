@@ -21,7 +21,7 @@ from . import _context, tracing
 from .background import Background
 from .bus import Bus, EmitResult, Envelope, Listener
 from .discovery import Candidate, discover
-from .dispatch import dispatch
+from .dispatch import Route, dispatch
 from .events import EventSpec, matches, suggest, validate_event_name
 from .exceptions import EventDepthError, PluginError, UnknownEventError, WebOSError
 from .loading import KERNEL_PLUGIN, Loader, PluginRecord
@@ -63,7 +63,7 @@ class Kernel:
         self._discover = discover
         self._entry_points = entry_points
         self._transport: Transport = transport or _transport_for(self.settings)
-        self._listeners: dict[str, tuple[Listener, ...]] = {}
+        self._routes: dict[str, Route] = {}
         self.background = Background()
         self._timeout = self.settings.listener_timeout or None
         self._max_depth = self.settings.max_event_depth
@@ -124,7 +124,10 @@ class Kernel:
         Higher ``priority`` first; ties keep pluggy's call order (``tryfirst``,
         then the others newest plugin first, then ``trylast``).
         """
-        cached = self._listeners.get(name)
+        return self._route(name).listeners
+
+    def _route(self, name: str) -> Route:
+        cached = self._routes.get(name)
         if cached is not None:
             return cached
         spec = self.events[name]
@@ -146,11 +149,11 @@ class Kernel:
                 )
             )
         found.sort(key=lambda listener: -listener.priority)  # stable: ties keep pluggy's order
-        self._listeners[name] = tuple(found)
-        return self._listeners[name]
+        route = self._routes[name] = Route(found)
+        return route
 
     def _listeners_cache_clear(self) -> None:
-        self._listeners.clear()
+        self._routes.clear()
 
     async def call_first(self, hook: str, **kwargs: Any) -> Any:
         """Call a ``firstresult`` hook whose impls may be async: first non-None result wins."""
@@ -255,9 +258,9 @@ class Kernel:
         envelope = self._envelope(name, payload, source)
         if self._direct:
             # In-process and untraced: what the transport and `run` would end up doing.
-            listeners = self._listeners.get(name)
-            if listeners is not None:
-                return dispatch(self, envelope, listeners, self._timeout)
+            route = self._routes.get(name)
+            if route is not None:
+                return dispatch(self, envelope, route, self._timeout)
         return self._transport.send(envelope)
 
     def publish(
@@ -299,17 +302,16 @@ class Kernel:
 
     def run(self, envelope: Envelope, listeners: Sequence[Listener]) -> Awaitable[EmitResult]:
         """Run ``listeners`` for ``envelope`` here (what transports call)."""
+        route = self._routes.get(envelope.name)
+        if route is None or route.listeners is not listeners:
+            route = Route(listeners)  # a part of them (a broker delivers to one at a time)
         traced = self._trace is not None and matches(self._trace, envelope.name)
         if not traced and not self._trace_plugins:
-            return dispatch(self, envelope, listeners, self._timeout)
-        return self._traced(envelope, listeners, traced)
+            return dispatch(self, envelope, route, self._timeout)
+        return self._traced(envelope, route, traced)
 
-    async def _traced(
-        self, envelope: Envelope, listeners: Sequence[Listener], traced: bool
-    ) -> EmitResult:
-        result = await dispatch(
-            self, envelope, listeners, default_timeout=self._timeout, timed=True
-        )
+    async def _traced(self, envelope: Envelope, route: Route, traced: bool) -> EmitResult:
+        result = await dispatch(self, envelope, route, default_timeout=self._timeout, timed=True)
         if self._trace_plugins:
             tracing.trace_listeners(result)
         if traced:
