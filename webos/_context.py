@@ -11,14 +11,15 @@ there gets that plugin as its source and that envelope as its parent.
 
 from __future__ import annotations
 
+import operator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Sequence
+    from collections.abc import Iterator
 
-    from .bus import Envelope, Listener
+    from .bus import EmitResult, Envelope
     from .kernel import Kernel
 
 __all__ = [
@@ -37,27 +38,48 @@ RUNNING, EXPIRED, HANDLED = 0, 1, 2
 class Frame:
     """One task's share of a dispatch: the kernel, the event, which listener runs.
 
-    The dispatcher moves ``index`` along as it starts each listener. While a
-    listener that suspended is finished under its timeout, ``task``,
-    ``cancelling`` and ``started`` say which task its timer cancels, and when.
+    ``rest`` is the iterator the dispatch loop takes the task's listeners from,
+    ``end`` the index after the last of them: the one running is found from
+    what is left, so the loop keeps no count. While a listener that suspended is
+    finished under its timeout, ``task``, ``cancelling`` and ``started`` say
+    which task its timer cancels, and since when.
     """
 
-    __slots__ = ("cancelling", "envelope", "expired", "index", "kernel", "listeners", "started", "task")
+    __slots__ = ("_index", "cancelling", "end", "expired", "kernel", "rest", "result", "started", "task")
 
-    def __init__(self, kernel: Kernel, envelope: Envelope, listeners: Sequence[Listener]) -> None:
+    def __init__(self, kernel: Kernel, result: EmitResult, rest: Iterator[Any], end: int) -> None:
         self.kernel = kernel
-        self.envelope = envelope
-        self.listeners = listeners
-        self.index = 0
+        self.result = result
+        self.rest = rest
+        self.end = end
+        self._index = -1
         self.expired = RUNNING
         self.task: asyncio.Task[Any]
         self.cancelling: int
         self.started: float
 
     @property
+    def envelope(self) -> Envelope:
+        return self.result.envelope
+
+    @property
+    def index(self) -> int:
+        """The index in ``result.listeners`` of the listener running now."""
+        if self._index >= 0:
+            return self._index
+        return self.end - operator.length_hint(self.rest) - 1
+
+    @property
     def plugin(self) -> str:
         """The plugin of the listener running now."""
-        return self.listeners[self.index].plugin
+        return self.result.listeners[self.index].plugin
+
+    def stop(self) -> int:
+        """End the task's loop with the listener running now, and return its index."""
+        self._index = self.index
+        for _ in self.rest:
+            pass
+        return self._index
 
 
 #: Set by the web layer for each request and by ``kernel.activate()``.

@@ -56,36 +56,36 @@ Runner = Callable[[EmitResult, Frame, Iterator[Any], bool], Coroutine[Any, Any, 
 
 
 class Route:
-    """The listeners of one event, in start order, and how to start them.
+    """The listeners of one event, in start order, and the loop that starts them.
 
-    ``plain`` is set when every listener is an ``async def`` taking ``(payload)``
-    or ``(payload, event)``, the usual kind: then the dispatch loop calls and
-    awaits each with nothing in between. ``eager`` is cleared when one of them
-    is found to suspend; such listeners then start in tasks up front.
+    Most listeners are ``async def`` functions of ``(payload)``: a route of only
+    those runs them through `_run_payload`, which calls and awaits each with
+    nothing in between, as a hand-written loop would. ``(payload, event)`` ones
+    make it `_run_plain`; any other kind (keyword arguments, plain functions),
+    `_run_any`. ``eager`` is cleared when a listener is found to suspend: such
+    listeners then start in tasks up front.
     """
 
-    __slots__ = ("eager", "listeners", "plain")
+    __slots__ = ("eager", "items", "listeners", "runner")
 
     def __init__(self, listeners: Sequence[Listener]) -> None:
         self.listeners = tuple(listeners)
-        self.plain: tuple[tuple[int, Callable[..., Any], bool], ...] | None = None
-        if all(
-            one.mode == POSITIONAL and inspect.iscoroutinefunction(one.function)
-            for one in self.listeners
-        ):
-            self.plain = tuple(
-                (index, one.function, one.wants_event) for index, one in enumerate(self.listeners)
-            )
+        self.runner, self.items = self._loop(0, len(self.listeners), timed=False)
         self.eager = not any(one.suspends for one in self.listeners)
 
     def __repr__(self) -> str:
         return f"<Route of {len(self.listeners)} listener(s)>"
 
-    def part(self, start: int, stop: int, timed: bool) -> tuple[Runner, Iterable[Any]]:
+    def _loop(self, start: int, stop: int, timed: bool) -> tuple[Runner, tuple[Any, ...]]:
         """The loop that runs ``listeners[start:stop]``, and what it iterates over."""
-        if self.plain is not None and not timed:
-            return _run_plain, self.plain[start:stop]
-        return _run_any, [(index, self.listeners[index]) for index in range(start, stop)]
+        part = self.listeners[start:stop]
+        if timed or not all(
+            one.mode == POSITIONAL and inspect.iscoroutinefunction(one.function) for one in part
+        ):
+            return _run_any, part
+        if not any(one.wants_event for one in part):
+            return _run_payload, tuple(one.function for one in part)
+        return _run_plain, tuple((one.function, one.wants_event) for one in part)
 
 
 def dispatch(
@@ -96,71 +96,90 @@ def dispatch(
     timed: bool = False,
 ) -> Awaitable[EmitResult]:
     """Run ``route``'s listeners for ``envelope``; the awaitable ends when all have finished."""
-    listeners = route.listeners
-    result = EmitResult(envelope, listeners)
+    result = EmitResult(envelope, route.listeners)
     if not route.eager:
         return _fan_out(result, kernel, route, default_timeout, timed)
-    frame = Frame(kernel, envelope, listeners)
-    if route.plain is not None and not timed:
-        return _drive(result, frame, _run_plain, route.plain, default_timeout, route, False)
-    return _drive(result, frame, _run_any, enumerate(listeners), default_timeout, route, timed)
+    if timed:
+        runner, items = route._loop(0, len(route.listeners), timed)
+    else:
+        runner, items = route.runner, route.items
+    return _drive(result, kernel, runner, items, 0, default_timeout, route, timed)
 
 
 async def _drive(
     result: EmitResult,
-    frame: Frame,
+    kernel: Kernel,
     runner: Runner,
-    items: Iterable[Any],
+    items: Sequence[Any],
+    offset: int,
     default_timeout: float | None,
     route: Route,
     timed: bool,
 ) -> EmitResult:
     """Start the listeners of ``items`` in this task through ``runner``, one step by hand.
 
-    If the step ends with a listener suspended, the rest go to a new task, and this
-    one finishes the suspended listener.
+    ``items`` stand for ``result.listeners[offset:]``. If the step ends with a
+    listener suspended, the rest go to a new task, and this one finishes the
+    suspended listener.
     """
+    rest = iter(items)
+    frame = Frame(kernel, result, rest, offset + len(items))
     token = _context.current_frame.set(frame)
     try:
-        rest = iter(items)
         run = runner(result, frame, rest, timed)
         # One step; a ``for`` loop ends without raising StopIteration.
         for awaited in run.__await__():  # noqa: B007 - used after the loop
             break
         else:
             return result
-        await _suspended(result, frame, rest, run, awaited, default_timeout, route, runner, timed)
+        await _suspended(result, frame, run, awaited, default_timeout, route, runner, timed)
         return result
     finally:
         _context.current_frame.reset(token)
 
 
-async def _run_plain(
-    result: EmitResult, frame: Frame, items: Iterator[Any], timed: bool
+# The loops. Each runs until ``rest`` is exhausted: handing the rest of the
+# listeners to another task empties it. `Frame.index` tells which one is running.
+
+
+async def _run_payload(
+    result: EmitResult, frame: Frame, rest: Iterator[Any], timed: bool
 ) -> None:
-    """The common case: ``async def`` listeners of ``(payload)`` or ``(payload, event)``."""
+    """The common case: ``async def`` listeners of ``(payload)``."""
+    payload = result.envelope.payload
+    for function in rest:
+        try:
+            await function(payload)
+        except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
+            _fail(result, frame.index, exc, None)
+        except asyncio.CancelledError:
+            if not _expired(frame):
+                raise
+            _timed_out(result, frame.index, _clock() - frame.started)
+
+
+async def _run_plain(result: EmitResult, frame: Frame, rest: Iterator[Any], timed: bool) -> None:
+    """``async def`` listeners of ``(payload)`` or ``(payload, event)``."""
     envelope = result.envelope
     payload = envelope.payload
-    for index, function, passes_event in items:
-        frame.index = index
+    for function, passes_event in rest:
         try:
             if passes_event:
                 await function(payload, envelope)
             else:
                 await function(payload)
         except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
-            _fail(result, index, exc, None)
+            _fail(result, frame.index, exc, None)
         except asyncio.CancelledError:
             if not _expired(frame):
                 raise
-            _timed_out(result, index, _clock() - frame.started)
+            _timed_out(result, frame.index, _clock() - frame.started)
 
 
-async def _run_any(result: EmitResult, frame: Frame, items: Iterator[Any], timed: bool) -> None:
+async def _run_any(result: EmitResult, frame: Frame, rest: Iterator[Any], timed: bool) -> None:
     """Any listener: called with the arguments it names, awaited if it returns an awaitable."""
     envelope = result.envelope
-    for index, listener in items:
-        frame.index = index
+    for listener in rest:
         started = _clock() if timed else 0.0
         try:
             outcome = _call(listener, envelope)
@@ -169,22 +188,21 @@ async def _run_any(result: EmitResult, frame: Frame, items: Iterator[Any], timed
             ):
                 await outcome
         except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
-            _fail(result, index, exc, _clock() - started if timed else None)
+            _fail(result, frame.index, exc, _clock() - started if timed else None)
             continue
         except asyncio.CancelledError:
             if not _expired(frame):
                 raise
-            _timed_out(result, index, _clock() - frame.started)
+            _timed_out(result, frame.index, _clock() - frame.started)
             continue
         if timed:
-            _record_duration(result, index, _clock() - started)
+            _record_duration(result, frame.index, _clock() - started)
 
 
 @types.coroutine
 def _suspended(
     result: EmitResult,
     frame: Frame,
-    rest: Iterator[Any],
     run: Coroutine[Any, Any, None],
     awaited: Any,
     default_timeout: float | None,
@@ -193,17 +211,17 @@ def _suspended(
     timed: bool,
 ) -> Generator[Any, Any, None]:
     """The listener at ``frame.index`` suspended: hand the rest over, then finish it here."""
-    listener = result.listeners[frame.index]
+    index = frame.stop()  # the loop in `run` now ends with this listener
+    listener = result.listeners[index]
     listener.suspends = True
     route.eager = False  # next time, it starts in a task of its own up front
     loop = asyncio.get_running_loop()
     others = []
-    remaining = list(rest)  # taken from `run`'s loop, which now ends with this listener
-    if remaining:
-        kernel = frame.kernel
+    if index + 1 < len(result.listeners):
+        runner, items = route._loop(index + 1, len(result.listeners), timed)
         others.append(
             loop.create_task(
-                _continue(result, kernel, runner, remaining, default_timeout, route, timed)
+                _continue(result, frame.kernel, runner, items, index + 1, default_timeout, route, timed)
             )
         )
     timeout = listener.timeout if listener.timeout is not None else default_timeout
@@ -229,14 +247,14 @@ async def _continue(
     result: EmitResult,
     kernel: Kernel,
     runner: Runner,
-    items: Iterable[Any],
+    items: Sequence[Any],
+    offset: int,
     default_timeout: float | None,
     route: Route,
     timed: bool,
 ) -> None:
     # A task of its own runs in a copy of the emitter's context, with a frame of its own.
-    frame = Frame(kernel, result.envelope, result.listeners)
-    await _drive(result, frame, runner, items, default_timeout, route, timed)
+    await _drive(result, kernel, runner, items, offset, default_timeout, route, timed)
 
 
 def _arm(frame: Frame) -> None:
@@ -295,10 +313,10 @@ async def _fan_out(
         stop = index + 1
         while stop < end and not listeners[stop].suspends:
             stop += 1
-        runner, items = route.part(index, stop, timed)
+        runner, items = route._loop(index, stop, timed)
         tasks.append(
             loop.create_task(
-                _continue(result, kernel, runner, items, default_timeout, route, timed)
+                _continue(result, kernel, runner, items, index, default_timeout, route, timed)
             )
         )
         index = stop
@@ -341,9 +359,7 @@ async def _own_task(
     listener = result.listeners[index]
     envelope = result.envelope
     # The task runs in a copy of the emitter's context: give it a frame of its own.
-    frame = Frame(kernel, envelope, result.listeners)
-    frame.index = index
-    _context.current_frame.set(frame)
+    _context.current_frame.set(Frame(kernel, result, iter(()), index + 1))
     started = _clock()
     try:
         outcome = _call(listener, envelope)
