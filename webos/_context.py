@@ -4,9 +4,9 @@ The module-level ``bus`` has no kernel of its own. It looks up the kernel
 running the current request, listener or CLI command here, so two kernels in
 one process (as in tests) never see each other's listeners.
 
-While listeners run, one `Frame` says which kernel dispatched, which envelope
-they handle and which plugin's listener is running: an event emitted from
-there gets that plugin as its source and that envelope as its parent.
+While listeners run, a `Frame` says which kernel dispatched, which event they
+handle and which plugin's listener is running: an event emitted from there
+gets that plugin as its source and that event as its parent.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
-    from .bus import EmitResult, Envelope
+    from .bus import Envelope, Listener
     from .kernel import Kernel
 
 __all__ = [
@@ -36,35 +36,37 @@ RUNNING, EXPIRED, HANDLED = 0, 1, 2
 
 
 class Frame:
-    """One task's share of a dispatch: the kernel, the event, which listener runs.
+    """What a task running listeners of one event holds: which event, which listener.
 
-    ``rest`` is the iterator the dispatch loop takes the task's listeners from,
-    ``end`` the index after the last of them: the one running is found from
-    what is left, so the loop keeps no count. While a listener that suspended is
+    The emitting task's frame is the `EmitResult` itself; a task the dispatcher
+    starts for listeners after one that suspended gets a frame of its own.
+
+    ``rest`` is the iterator the task's dispatch loop takes its listeners from,
+    ``end`` the index after the last of them: the one running is found from what
+    is left, so the loop keeps no count. While a listener that suspended is
     finished under its timeout, ``task``, ``cancelling`` and ``started`` say
     which task its timer cancels, and since when.
     """
 
-    __slots__ = ("_index", "cancelling", "end", "expired", "kernel", "rest", "result", "started", "task")
+    # Class-level defaults: the emit path sets only what it must.
+    _index = -1
+    expired = RUNNING
+    kernel: Kernel
+    listeners: Sequence[Listener]
+    rest: Iterator[Any]
+    end: int
+    task: asyncio.Task[Any]
+    cancelling: int
+    started: float
 
-    def __init__(self, kernel: Kernel, result: EmitResult, rest: Iterator[Any], end: int) -> None:
-        self.kernel = kernel
-        self.result = result
-        self.rest = rest
-        self.end = end
-        self._index = -1
-        self.expired = RUNNING
-        self.task: asyncio.Task[Any]
-        self.cancelling: int
-        self.started: float
+    if TYPE_CHECKING:
 
-    @property
-    def envelope(self) -> Envelope:
-        return self.result.envelope
+        @property
+        def envelope(self) -> Envelope: ...
 
     @property
     def index(self) -> int:
-        """The index in ``result.listeners`` of the listener running now."""
+        """The index in ``listeners`` of the listener running now."""
         if self._index >= 0:
             return self._index
         return self.end - operator.length_hint(self.rest) - 1
@@ -72,7 +74,7 @@ class Frame:
     @property
     def plugin(self) -> str:
         """The plugin of the listener running now."""
-        return self.result.listeners[self.index].plugin
+        return self.listeners[self.index].plugin
 
     def stop(self) -> int:
         """End the task's loop with the listener running now, and return its index."""

@@ -207,21 +207,69 @@ class ListenerResult:
     timed_out: bool = False
 
 
-class EmitResult:
-    """What ``emit`` returns: the envelope, and how each listener did, in start order."""
+class EmitResult(_context.Frame):
+    """What ``emit`` returns: the event, and how each listener did, in start order.
 
-    __slots__ = ("_durations", "_failures", "envelope", "listeners")
+    It is made before the listeners start and filled in as they finish; while
+    they run it is also the frame of the emitting task (see `webos._context`).
+    Its `envelope` is made when first asked for, by a listener that takes
+    ``event``, by an event a listener emits, or by you: most events never need
+    one, and the emit path is shorter without it.
+    """
 
-    def __init__(self, envelope: Envelope, listeners: Sequence[Listener]) -> None:
-        self.envelope = envelope
+    # Class-level defaults: the emit path sets only what it must.
+    _envelope: Envelope | None = None
+    _failures: dict[int, ListenerResult] | None = None
+    _durations: dict[int, float] | None = None
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        listeners: Sequence[Listener],
+        name: str,
+        payload: Mapping[str, Any],
+        source: str | None,
+        correlation_id: str | None,
+    ) -> None:
+        """A new event, emitted in this process with no parent (the emit path)."""
+        self.kernel = kernel
         self.listeners = listeners
-        # Filled in by the dispatcher; both stay None on the fast path.
-        self._failures: dict[int, ListenerResult] | None = None
-        self._durations: dict[int, float] | None = None
+        self._name = name
+        self._payload = payload
+        self._source = source
+        self._correlation_id = correlation_id
+        self._timestamp = _now()
+
+    @classmethod
+    def of(cls, kernel: Kernel, listeners: Sequence[Listener], envelope: Envelope) -> EmitResult:
+        """The result of delivering an envelope that already exists."""
+        result = cls.__new__(cls)
+        result.kernel = kernel
+        result.listeners = listeners
+        result._envelope = envelope
+        result._name = envelope.name
+        result._payload = envelope.payload
+        return result
+
+    @property
+    def envelope(self) -> Envelope:
+        envelope = self._envelope
+        if envelope is None:
+            envelope = self._envelope = Envelope(
+                self._name,
+                self._payload,
+                self._source,
+                None,
+                self._correlation_id,
+                0,
+                None,
+                self._timestamp,
+            )
+        return envelope
 
     def __repr__(self) -> str:
         state = "ok" if self.ok else f"{len(self.failed)} failed"
-        return f"<EmitResult {self.envelope.name}: {len(self.listeners)} listener(s), {state}>"
+        return f"<EmitResult {self._name}: {len(self.listeners)} listener(s), {state}>"
 
     @property
     def ok(self) -> bool:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from .kernel import Kernel
 
-__all__ = ["Route", "dispatch"]
+__all__ = ["Route", "TaskFrame", "dispatch", "drive", "start"]
 
 _clock = time.perf_counter
 _PROBE_EVERY = 32
@@ -66,10 +66,11 @@ class Route:
     listeners then start in tasks up front.
     """
 
-    __slots__ = ("eager", "items", "listeners", "runner")
+    __slots__ = ("eager", "items", "listeners", "runner", "schemaless")
 
-    def __init__(self, listeners: Sequence[Listener]) -> None:
+    def __init__(self, listeners: Sequence[Listener], *, schemaless: bool = False) -> None:
         self.listeners = tuple(listeners)
+        self.schemaless = schemaless  # no payload schema: the emit path checks JSON types
         self.runner, self.items = self._loop(0, len(self.listeners), timed=False)
         self.eager = not any(one.suspends for one in self.listeners)
 
@@ -88,6 +89,19 @@ class Route:
         return _run_plain, tuple((one.function, one.wants_event) for one in part)
 
 
+class TaskFrame(Frame):
+    """The frame of a task the dispatcher started for some of an event's listeners."""
+
+    def __init__(self, result: EmitResult) -> None:
+        self.result = result
+        self.kernel = result.kernel
+        self.listeners = result.listeners
+
+    @property
+    def envelope(self) -> Envelope:
+        return self.result.envelope
+
+
 def dispatch(
     kernel: Kernel,
     envelope: Envelope,
@@ -96,34 +110,40 @@ def dispatch(
     timed: bool = False,
 ) -> Awaitable[EmitResult]:
     """Run ``route``'s listeners for ``envelope``; the awaitable ends when all have finished."""
-    result = EmitResult(envelope, route.listeners)
+    return start(EmitResult.of(kernel, route.listeners, envelope), route, default_timeout, timed)
+
+
+def start(
+    result: EmitResult, route: Route, default_timeout: float | None, timed: bool = False
+) -> Awaitable[EmitResult]:
+    """Run ``route``'s listeners for the event of ``result``, filling it in."""
     if not route.eager:
-        return _fan_out(result, kernel, route, default_timeout, timed)
+        return _fan_out(result, route, default_timeout, timed)
     if timed:
         runner, items = route._loop(0, len(route.listeners), timed)
     else:
         runner, items = route.runner, route.items
-    return _drive(result, kernel, runner, items, 0, default_timeout, route, timed)
+    return drive(result, result, route, runner, items, 0, default_timeout, timed)
 
 
-async def _drive(
+async def drive(
     result: EmitResult,
-    kernel: Kernel,
+    frame: Frame,
+    route: Route,
     runner: Runner,
     items: Sequence[Any],
     offset: int,
     default_timeout: float | None,
-    route: Route,
     timed: bool,
 ) -> EmitResult:
     """Start the listeners of ``items`` in this task through ``runner``, one step by hand.
 
-    ``items`` stand for ``result.listeners[offset:]``. If the step ends with a
+    ``items`` stand for ``route.listeners[offset:]``. If the step ends with a
     listener suspended, the rest go to a new task, and this one finishes the
     suspended listener.
     """
-    rest = iter(items)
-    frame = Frame(kernel, result, rest, offset + len(items))
+    rest = frame.rest = iter(items)
+    frame.end = offset + len(items)
     token = _context.current_frame.set(frame)
     try:
         run = runner(result, frame, rest, timed)
@@ -132,7 +152,7 @@ async def _drive(
             break
         else:
             return result
-        await _suspended(result, frame, run, awaited, default_timeout, route, runner, timed)
+        await _suspended(result, frame, route, run, awaited, default_timeout, timed)
         return result
     finally:
         _context.current_frame.reset(token)
@@ -146,7 +166,7 @@ async def _run_payload(
     result: EmitResult, frame: Frame, rest: Iterator[Any], timed: bool
 ) -> None:
     """The common case: ``async def`` listeners of ``(payload)``."""
-    payload = result.envelope.payload
+    payload = result._payload
     for function in rest:
         try:
             await function(payload)
@@ -161,7 +181,7 @@ async def _run_payload(
 async def _run_plain(result: EmitResult, frame: Frame, rest: Iterator[Any], timed: bool) -> None:
     """``async def`` listeners of ``(payload)`` or ``(payload, event)``."""
     envelope = result.envelope
-    payload = envelope.payload
+    payload = result._payload
     for function, passes_event in rest:
         try:
             if passes_event:
@@ -203,11 +223,10 @@ async def _run_any(result: EmitResult, frame: Frame, rest: Iterator[Any], timed:
 def _suspended(
     result: EmitResult,
     frame: Frame,
+    route: Route,
     run: Coroutine[Any, Any, None],
     awaited: Any,
     default_timeout: float | None,
-    route: Route,
-    runner: Runner,
     timed: bool,
 ) -> Generator[Any, Any, None]:
     """The listener at ``frame.index`` suspended: hand the rest over, then finish it here."""
@@ -217,13 +236,9 @@ def _suspended(
     route.eager = False  # next time, it starts in a task of its own up front
     loop = asyncio.get_running_loop()
     others = []
-    if index + 1 < len(result.listeners):
-        runner, items = route._loop(index + 1, len(result.listeners), timed)
-        others.append(
-            loop.create_task(
-                _continue(result, frame.kernel, runner, items, index + 1, default_timeout, route, timed)
-            )
-        )
+    end = len(result.listeners)
+    if index + 1 < end:
+        others.append(loop.create_task(_continue(result, route, index + 1, end, default_timeout, timed)))
     timeout = listener.timeout if listener.timeout is not None else default_timeout
     handle = None
     if timeout:
@@ -245,16 +260,16 @@ def _suspended(
 
 async def _continue(
     result: EmitResult,
-    kernel: Kernel,
-    runner: Runner,
-    items: Sequence[Any],
-    offset: int,
-    default_timeout: float | None,
     route: Route,
+    start: int,
+    stop: int,
+    default_timeout: float | None,
     timed: bool,
 ) -> None:
-    # A task of its own runs in a copy of the emitter's context, with a frame of its own.
-    await _drive(result, kernel, runner, items, offset, default_timeout, route, timed)
+    """Run ``route.listeners[start:stop]`` in the task made for them."""
+    # It runs in a copy of the emitter's context: give it a frame of its own.
+    runner, items = route._loop(start, stop, timed)
+    await drive(result, TaskFrame(result), route, runner, items, start, default_timeout, timed)
 
 
 def _arm(frame: Frame) -> None:
@@ -281,7 +296,6 @@ def _expired(frame: Frame) -> bool:
 
 async def _fan_out(
     result: EmitResult,
-    kernel: Kernel,
     route: Route,
     default_timeout: float | None,
     timed: bool,
@@ -304,7 +318,7 @@ async def _fan_out(
                 deadline = shared
             else:
                 deadline = _Deadline(listener.timeout) if listener.timeout else None
-            task = loop.create_task(_own_task(index, result, kernel, deadline, timed))
+            task = loop.create_task(_own_task(index, result, deadline, timed))
             if deadline is not None:
                 deadline.watch(task, index)
             tasks.append(task)
@@ -313,12 +327,7 @@ async def _fan_out(
         stop = index + 1
         while stop < end and not listeners[stop].suspends:
             stop += 1
-        runner, items = route._loop(index, stop, timed)
-        tasks.append(
-            loop.create_task(
-                _continue(result, kernel, runner, items, index, default_timeout, route, timed)
-            )
-        )
+        tasks.append(loop.create_task(_continue(result, route, index, stop, default_timeout, timed)))
         index = stop
     try:
         await _join(tasks)
@@ -353,13 +362,15 @@ class _Deadline:
 
 
 async def _own_task(
-    index: int, result: EmitResult, kernel: Kernel, deadline: _Deadline | None, timed: bool
+    index: int, result: EmitResult, deadline: _Deadline | None, timed: bool
 ) -> None:
     """Run one listener in the task made for it."""
     listener = result.listeners[index]
     envelope = result.envelope
     # The task runs in a copy of the emitter's context: give it a frame of its own.
-    _context.current_frame.set(Frame(kernel, result, iter(()), index + 1))
+    frame = TaskFrame(result)
+    frame._index = index
+    _context.current_frame.set(frame)
     started = _clock()
     try:
         outcome = _call(listener, envelope)

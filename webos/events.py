@@ -147,7 +147,7 @@ class EventSpec:
         if self.payload_type is None and type(payload) is dict:
             # The emit path's common case, settled without a call: str keys, plain values.
             for key, value in payload.items():
-                if type(key) is not str or type(value) not in _PLAIN:
+                if type(key) is not str or type(value) not in PLAIN_TYPES:
                     break
             else:
                 return
@@ -202,7 +202,8 @@ def _schema_type(prop: Mapping[str, Any]) -> str:
     return "any"
 
 
-_PLAIN = frozenset({str, int, bool, type(None)})
+#: Value types a payload needs no closer look for (``check_payload``'s fast path).
+PLAIN_TYPES = frozenset({str, int, bool, type(None)})
 
 
 def check_json_mapping(name: str, payload: object) -> None:
@@ -216,7 +217,7 @@ def check_json_mapping(name: str, payload: object) -> None:
             raise InvalidPayloadError(name, f"keys must be strings, got {key!r}")
         kind = type(value)
         # The common values, checked without serializing them.
-        if kind in _PLAIN or (kind is float and math.isfinite(value)):
+        if kind in PLAIN_TYPES or (kind is float and math.isfinite(value)):
             continue
         try:
             json.dumps(value, allow_nan=False)

@@ -21,8 +21,8 @@ from . import _context, tracing
 from .background import Background
 from .bus import Bus, EmitResult, Envelope, Listener
 from .discovery import Candidate, discover
-from .dispatch import Route, dispatch
-from .events import EventSpec, matches, suggest, validate_event_name
+from .dispatch import Route, dispatch, drive
+from .events import PLAIN_TYPES, EventSpec, matches, suggest, validate_event_name
 from .exceptions import EventDepthError, PluginError, UnknownEventError, WebOSError
 from .loading import KERNEL_PLUGIN, Loader, PluginRecord
 from .manager import WebOSPluginManager, required_params
@@ -149,7 +149,7 @@ class Kernel:
                 )
             )
         found.sort(key=lambda listener: -listener.priority)  # stable: ties keep pluggy's order
-        route = self._routes[name] = Route(found)
+        route = self._routes[name] = Route(found, schemaless=spec.payload_type is None)
         return route
 
     def _listeners_cache_clear(self) -> None:
@@ -255,12 +255,32 @@ class Kernel:
 
         See `webos.Bus.emit`. Validation errors raise when this is called.
         """
+        route = self._routes.get(name)
+        if (
+            route is not None
+            and route.eager
+            and route.schemaless
+            and self._direct
+            and self._running
+            and type(payload) is dict
+            and _context.current_frame.get() is None
+        ):
+            # The common case written out, as it runs for every emit: an event emitted
+            # here, not by a listener, delivered here, untraced, to listeners not known
+            # to suspend. The payload test is EventSpec.check_payload's first lines.
+            for key, value in payload.items():
+                if type(key) is not str or type(value) not in PLAIN_TYPES:
+                    self.events[name].check_payload(payload)
+                    break
+            source = source or _context.current_plugin.get()
+            result = EmitResult(
+                self, route.listeners, name, payload, source, _context.current_correlation.get()
+            )
+            return drive(result, result, route, route.runner, route.items, 0, self._timeout, False)
         envelope = self._envelope(name, payload, source)
-        if self._direct:
+        if self._direct and route is not None:
             # In-process and untraced: what the transport and `run` would end up doing.
-            route = self._routes.get(name)
-            if route is not None:
-                return dispatch(self, envelope, route, self._timeout)
+            return dispatch(self, envelope, route, self._timeout)
         return self._transport.send(envelope)
 
     def publish(
