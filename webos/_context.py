@@ -12,7 +12,7 @@ gets that plugin as its source and that event as its parent.
 from __future__ import annotations
 
 import operator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,9 +25,13 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPIRED",
     "HANDLED",
+    "ROOT",
     "RUNNING",
     "Frame",
-    "current_correlation", "current_frame", "current_kernel", "current_plugin",
+    "Scope",
+    "current",
+    "current_kernel",
+    "enter",
 ]
 
 
@@ -51,10 +55,10 @@ class Frame:
     # Class-level defaults: the emit path sets only what it must.
     _index = -1
     expired = RUNNING
+    end = -1  # no end: up to the last listener
     kernel: Kernel
     listeners: Sequence[Listener]
     rest: Iterator[Any]
-    end: int
     task: asyncio.Task[Any]
     cancelling: int
     started: float
@@ -69,7 +73,8 @@ class Frame:
         """The index in ``listeners`` of the listener running now."""
         if self._index >= 0:
             return self._index
-        return self.end - operator.length_hint(self.rest) - 1
+        end = self.end if self.end >= 0 else len(self.listeners)
+        return end - operator.length_hint(self.rest) - 1
 
     @property
     def plugin(self) -> str:
@@ -84,11 +89,43 @@ class Frame:
         return self._index
 
 
-#: Set by the web layer for each request and by ``kernel.activate()``.
-current_kernel: ContextVar[Kernel | None] = ContextVar("webos_kernel", default=None)
-#: Set while a plugin's route runs: the source of the events it emits.
-current_plugin: ContextVar[str | None] = ContextVar("webos_plugin", default=None)
-#: The correlation id of the HTTP request being served (``X-Correlation-ID``).
-current_correlation: ContextVar[str | None] = ContextVar("webos_correlation", default=None)
-#: Set while listeners run.
-current_frame: ContextVar[Frame | None] = ContextVar("webos_frame", default=None)
+class Scope:
+    """Where code runs when no listener runs: which kernel, plugin route and request.
+
+    Set by the web layer for each request (with its correlation id, from
+    ``X-Correlation-ID``), while a plugin's route runs (the source of the events
+    it emits), and by ``kernel.activate()``.
+    """
+
+    __slots__ = ("correlation_id", "kernel", "plugin")
+
+    def __init__(
+        self, kernel: Kernel | None, plugin: str | None = None, correlation_id: str | None = None
+    ) -> None:
+        self.kernel = kernel
+        self.plugin = plugin
+        self.correlation_id = correlation_id
+
+
+#: Outside everything: no kernel, plugin or request.
+ROOT = Scope(None)
+
+#: The innermost of: a `Scope`, or the `Frame` of the listeners running now. One
+#: variable, so that the emit path reads one.
+current: ContextVar[Scope | Frame] = ContextVar("webos_scope", default=ROOT)
+
+
+def current_kernel() -> Kernel | None:
+    """The kernel of the request, listener or ``activate()`` block running now."""
+    return current.get().kernel
+
+
+def enter(**changes: Any) -> Token[Scope | Frame]:
+    """Set a `Scope` like the current one but for ``changes``; reset it with the token."""
+    here = current.get()
+    if isinstance(here, Scope):
+        values = {"kernel": here.kernel, "plugin": here.plugin, "correlation_id": here.correlation_id}
+    else:  # in a listener: its kernel, its event's correlation id
+        values = {"kernel": here.kernel, "plugin": None, "correlation_id": here.envelope.correlation_id}
+    values.update(changes)
+    return current.set(Scope(**values))

@@ -79,7 +79,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 def _as_plugin(name: str) -> Callable[[], Awaitable[None]]:
     # Events emitted while a plugin's route runs carry that plugin as their source.
     async def as_plugin() -> None:
-        _context.current_plugin.set(name)
+        _context.enter(plugin=name)
 
     return as_plugin
 
@@ -97,14 +97,14 @@ class _KernelContext:
         self.kernel = kernel
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
-        kernel_token = _context.current_kernel.set(self.kernel)
         if scope["type"] != "http":
+            token = _context.current.set(_context.Scope(self.kernel))
             try:
                 return await self.app(scope, receive, send)
             finally:
-                _context.current_kernel.reset(kernel_token)
+                _context.current.reset(token)
         correlation = _correlation_id(scope)
-        correlation_token = _context.current_correlation.set(correlation)
+        token = _context.current.set(_context.Scope(self.kernel, None, correlation))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -115,8 +115,7 @@ class _KernelContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            _context.current_correlation.reset(correlation_token)
-            _context.current_kernel.reset(kernel_token)
+            _context.current.reset(token)
 
 
 _HEADER = b"x-correlation-id"

@@ -365,8 +365,7 @@ class Bus:
     def kernel(self) -> Kernel:
         if self._kernel is not None:
             return self._kernel
-        frame = _context.current_frame.get()
-        kernel = frame.kernel if frame is not None else _context.current_kernel.get()
+        kernel = _context.current_kernel()
         if kernel is None:
             raise NoKernelError(
                 "bus.emit() was called where no WebOS kernel is running. Call it from a "

@@ -96,7 +96,7 @@ class Database:
 
 def get_database(request: Request | None = None) -> Database:
     """The database of the app serving ``request``, or of the kernel running now."""
-    kernel = request.app.state.kernel if request is not None else _context.current_kernel.get()
+    kernel = request.app.state.kernel if request is not None else _context.current_kernel()
     database = getattr(kernel, "database", None)
     if not isinstance(database, Database):
         raise WebOSError(

@@ -47,12 +47,12 @@ if TYPE_CHECKING:
 
     from .kernel import Kernel
 
-__all__ = ["Route", "TaskFrame", "dispatch", "drive", "start"]
+__all__ = ["Route", "TaskFrame", "dispatch", "drive"]
 
 _clock = time.perf_counter
 _PROBE_EVERY = 32
 _Coroutine = types.CoroutineType
-Runner = Callable[[EmitResult, Frame, Iterator[Any], bool], Coroutine[Any, Any, None]]
+Runner = Callable[[EmitResult, Frame, Iterator[Any]], Coroutine[Any, Any, None]]
 
 
 class Route:
@@ -62,25 +62,38 @@ class Route:
     those runs them through `_run_payload`, which calls and awaits each with
     nothing in between, as a hand-written loop would. ``(payload, event)`` ones
     make it `_run_plain`; any other kind (keyword arguments, plain functions),
-    `_run_any`. ``eager`` is cleared when a listener is found to suspend: such
-    listeners then start in tasks up front.
+    or a ``timed`` route (tracing), `_run_any`.
+
+    ``eager`` is cleared when a listener is found to suspend: such listeners then
+    start in tasks up front. ``timeout`` is the kernel's default listener timeout.
     """
 
-    __slots__ = ("eager", "items", "listeners", "runner", "schemaless")
+    __slots__ = ("eager", "items", "listeners", "runner", "schemaless", "timed", "timeout")
 
-    def __init__(self, listeners: Sequence[Listener], *, schemaless: bool = False) -> None:
+    def __init__(
+        self,
+        listeners: Sequence[Listener],
+        timeout: float | None = None,
+        *,
+        schemaless: bool = False,
+        timed: bool = False,
+    ) -> None:
         self.listeners = tuple(listeners)
+        self.timeout = timeout
         self.schemaless = schemaless  # no payload schema: the emit path checks JSON types
-        self.runner, self.items = self._loop(0, len(self.listeners), timed=False)
+        self.timed = timed
+        self.runner, self.items = self.part(0, len(self.listeners))
         self.eager = not any(one.suspends for one in self.listeners)
 
     def __repr__(self) -> str:
         return f"<Route of {len(self.listeners)} listener(s)>"
 
-    def _loop(self, start: int, stop: int, timed: bool) -> tuple[Runner, tuple[Any, ...]]:
+    def part(self, start: int, stop: int) -> tuple[Runner, tuple[Any, ...]]:
         """The loop that runs ``listeners[start:stop]``, and what it iterates over."""
         part = self.listeners[start:stop]
-        if timed or not all(
+        if self.timed:
+            return _run_timed, part
+        if not all(
             one.mode == POSITIONAL and inspect.iscoroutinefunction(one.function) for one in part
         ):
             return _run_any, part
@@ -90,81 +103,57 @@ class Route:
 
 
 class TaskFrame(Frame):
-    """The frame of a task the dispatcher started for some of an event's listeners."""
+    """The frame of a task the dispatcher started for ``listeners[start:end]``."""
 
-    def __init__(self, result: EmitResult) -> None:
+    def __init__(self, result: EmitResult, start: int, end: int) -> None:
         self.result = result
         self.kernel = result.kernel
         self.listeners = result.listeners
+        self.start = start
+        self.end = end
 
     @property
     def envelope(self) -> Envelope:
         return self.result.envelope
 
 
-def dispatch(
-    kernel: Kernel,
-    envelope: Envelope,
-    route: Route,
-    default_timeout: float | None,
-    timed: bool = False,
-) -> Awaitable[EmitResult]:
+def dispatch(kernel: Kernel, envelope: Envelope, route: Route) -> Awaitable[EmitResult]:
     """Run ``route``'s listeners for ``envelope``; the awaitable ends when all have finished."""
-    return start(EmitResult.of(kernel, route.listeners, envelope), route, default_timeout, timed)
-
-
-def start(
-    result: EmitResult, route: Route, default_timeout: float | None, timed: bool = False
-) -> Awaitable[EmitResult]:
-    """Run ``route``'s listeners for the event of ``result``, filling it in."""
+    result = EmitResult.of(kernel, route.listeners, envelope)
     if not route.eager:
-        return _fan_out(result, route, default_timeout, timed)
-    if timed:
-        runner, items = route._loop(0, len(route.listeners), timed)
-    else:
-        runner, items = route.runner, route.items
-    return drive(result, result, route, runner, items, 0, default_timeout, timed)
+        return _fan_out(result, route)
+    return drive(result, result, route, route.runner, route.items)
 
 
 async def drive(
-    result: EmitResult,
-    frame: Frame,
-    route: Route,
-    runner: Runner,
-    items: Sequence[Any],
-    offset: int,
-    default_timeout: float | None,
-    timed: bool,
+    result: EmitResult, frame: Frame, route: Route, runner: Runner, items: Sequence[Any]
 ) -> EmitResult:
     """Start the listeners of ``items`` in this task through ``runner``, one step by hand.
 
-    ``items`` stand for ``route.listeners[offset:]``. If the step ends with a
-    listener suspended, the rest go to a new task, and this one finishes the
-    suspended listener.
+    ``items`` stand for ``route.listeners[frame.start:frame.end]``. If the step
+    ends with a listener suspended, the rest go to a new task, and this one
+    finishes the suspended listener.
     """
     rest = frame.rest = iter(items)
-    frame.end = offset + len(items)
-    token = _context.current_frame.set(frame)
+    token = _context.current.set(frame)
     try:
-        run = runner(result, frame, rest, timed)
+        run = runner(result, frame, rest)
         # One step; a ``for`` loop ends without raising StopIteration.
         for awaited in run.__await__():  # noqa: B007 - used after the loop
             break
         else:
             return result
-        await _suspended(result, frame, route, run, awaited, default_timeout, timed)
+        await _suspended(result, frame, route, run, awaited)
         return result
     finally:
-        _context.current_frame.reset(token)
+        _context.current.reset(token)
 
 
 # The loops. Each runs until ``rest`` is exhausted: handing the rest of the
 # listeners to another task empties it. `Frame.index` tells which one is running.
 
 
-async def _run_payload(
-    result: EmitResult, frame: Frame, rest: Iterator[Any], timed: bool
-) -> None:
+async def _run_payload(result: EmitResult, frame: Frame, rest: Iterator[Any]) -> None:
     """The common case: ``async def`` listeners of ``(payload)``."""
     payload = result._payload
     for function in rest:
@@ -178,7 +167,7 @@ async def _run_payload(
             _timed_out(result, frame.index, _clock() - frame.started)
 
 
-async def _run_plain(result: EmitResult, frame: Frame, rest: Iterator[Any], timed: bool) -> None:
+async def _run_plain(result: EmitResult, frame: Frame, rest: Iterator[Any]) -> None:
     """``async def`` listeners of ``(payload)`` or ``(payload, event)``."""
     envelope = result.envelope
     payload = result._payload
@@ -196,8 +185,13 @@ async def _run_plain(result: EmitResult, frame: Frame, rest: Iterator[Any], time
             _timed_out(result, frame.index, _clock() - frame.started)
 
 
-async def _run_any(result: EmitResult, frame: Frame, rest: Iterator[Any], timed: bool) -> None:
-    """Any listener: called with the arguments it names, awaited if it returns an awaitable."""
+async def _run_any(
+    result: EmitResult, frame: Frame, rest: Iterator[Any], timed: bool = False
+) -> None:
+    """Any listener: called with the arguments it names, awaited if it returns an awaitable.
+
+    Timed (when tracing), it records each one's duration too.
+    """
     envelope = result.envelope
     for listener in rest:
         started = _clock() if timed else 0.0
@@ -219,15 +213,13 @@ async def _run_any(result: EmitResult, frame: Frame, rest: Iterator[Any], timed:
             _record_duration(result, frame.index, _clock() - started)
 
 
+def _run_timed(result: EmitResult, frame: Frame, rest: Iterator[Any]) -> Coroutine[Any, Any, None]:
+    return _run_any(result, frame, rest, timed=True)
+
+
 @types.coroutine
 def _suspended(
-    result: EmitResult,
-    frame: Frame,
-    route: Route,
-    run: Coroutine[Any, Any, None],
-    awaited: Any,
-    default_timeout: float | None,
-    timed: bool,
+    result: EmitResult, frame: Frame, route: Route, run: Coroutine[Any, Any, None], awaited: Any
 ) -> Generator[Any, Any, None]:
     """The listener at ``frame.index`` suspended: hand the rest over, then finish it here."""
     index = frame.stop()  # the loop in `run` now ends with this listener
@@ -236,10 +228,10 @@ def _suspended(
     route.eager = False  # next time, it starts in a task of its own up front
     loop = asyncio.get_running_loop()
     others = []
-    end = len(result.listeners)
+    end = frame.end if frame.end >= 0 else len(result.listeners)
     if index + 1 < end:
-        others.append(loop.create_task(_continue(result, route, index + 1, end, default_timeout, timed)))
-    timeout = listener.timeout if listener.timeout is not None else default_timeout
+        others.append(loop.create_task(_continue(result, route, index + 1, end)))
+    timeout = listener.timeout if listener.timeout is not None else route.timeout
     handle = None
     if timeout:
         _arm(frame)
@@ -258,18 +250,11 @@ def _suspended(
     yield from _join(others)
 
 
-async def _continue(
-    result: EmitResult,
-    route: Route,
-    start: int,
-    stop: int,
-    default_timeout: float | None,
-    timed: bool,
-) -> None:
-    """Run ``route.listeners[start:stop]`` in the task made for them."""
+async def _continue(result: EmitResult, route: Route, start: int, end: int) -> None:
+    """Run ``route.listeners[start:end]`` in the task made for them."""
     # It runs in a copy of the emitter's context: give it a frame of its own.
-    runner, items = route._loop(start, stop, timed)
-    await drive(result, TaskFrame(result), route, runner, items, start, default_timeout, timed)
+    runner, items = route.part(start, end)
+    await drive(result, TaskFrame(result, start, end), route, runner, items)
 
 
 def _arm(frame: Frame) -> None:
@@ -294,12 +279,7 @@ def _expired(frame: Frame) -> bool:
     return frame.task.uncancel() <= frame.cancelling
 
 
-async def _fan_out(
-    result: EmitResult,
-    route: Route,
-    default_timeout: float | None,
-    timed: bool,
-) -> EmitResult:
+async def _fan_out(result: EmitResult, route: Route) -> EmitResult:
     """Start every listener in a task, all at once and in order, as ``asyncio.gather`` would.
 
     Each listener known to suspend gets a task of its own; each run of the others
@@ -307,7 +287,7 @@ async def _fan_out(
     share one timer.
     """
     listeners = route.listeners
-    shared = _Deadline(default_timeout) if default_timeout else None
+    shared = _Deadline(route.timeout) if route.timeout else None
     tasks = []
     index, end = 0, len(listeners)
     loop = asyncio.get_running_loop()
@@ -318,7 +298,7 @@ async def _fan_out(
                 deadline = shared
             else:
                 deadline = _Deadline(listener.timeout) if listener.timeout else None
-            task = loop.create_task(_own_task(index, result, deadline, timed))
+            task = loop.create_task(_own_task(index, result, deadline, route.timed))
             if deadline is not None:
                 deadline.watch(task, index)
             tasks.append(task)
@@ -327,7 +307,7 @@ async def _fan_out(
         stop = index + 1
         while stop < end and not listeners[stop].suspends:
             stop += 1
-        tasks.append(loop.create_task(_continue(result, route, index, stop, default_timeout, timed)))
+        tasks.append(loop.create_task(_continue(result, route, index, stop)))
         index = stop
     try:
         await _join(tasks)
@@ -361,16 +341,14 @@ class _Deadline:
         self.handle.cancel()
 
 
-async def _own_task(
-    index: int, result: EmitResult, deadline: _Deadline | None, timed: bool
-) -> None:
+async def _own_task(index: int, result: EmitResult, deadline: _Deadline | None, timed: bool) -> None:
     """Run one listener in the task made for it."""
     listener = result.listeners[index]
     envelope = result.envelope
     # The task runs in a copy of the emitter's context: give it a frame of its own.
-    frame = TaskFrame(result)
+    frame = TaskFrame(result, index, index + 1)
     frame._index = index
-    _context.current_frame.set(frame)
+    _context.current.set(frame)
     started = _clock()
     try:
         outcome = _call(listener, envelope)

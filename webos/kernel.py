@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from . import _context, tracing
+from ._context import Scope
 from .background import Background
 from .bus import Bus, EmitResult, Envelope, Listener
 from .discovery import Candidate, discover
@@ -149,7 +150,8 @@ class Kernel:
                 )
             )
         found.sort(key=lambda listener: -listener.priority)  # stable: ties keep pluggy's order
-        route = self._routes[name] = Route(found, schemaless=spec.payload_type is None)
+        route = Route(found, self._timeout, schemaless=spec.payload_type is None)
+        self._routes[name] = route
         return route
 
     def _listeners_cache_clear(self) -> None:
@@ -242,11 +244,11 @@ class Kernel:
     @contextmanager
     def activate(self) -> Iterator[Kernel]:
         """Make this the kernel that the module-level ``bus`` dispatches through."""
-        token = _context.current_kernel.set(self)
+        token = _context.enter(kernel=self)
         try:
             yield self
         finally:
-            _context.current_kernel.reset(token)
+            _context.current.reset(token)
 
     def emit(
         self, name: str, payload: Mapping[str, Any] | None = None, *, source: str | None = None
@@ -263,7 +265,7 @@ class Kernel:
             and self._direct
             and self._running
             and type(payload) is dict
-            and _context.current_frame.get() is None
+            and type(scope := _context.current.get()) is Scope
         ):
             # The common case written out, as it runs for every emit: an event emitted
             # here, not by a listener, delivered here, untraced, to listeners not known
@@ -272,15 +274,14 @@ class Kernel:
                 if type(key) is not str or type(value) not in PLAIN_TYPES:
                     self.events[name].check_payload(payload)
                     break
-            source = source or _context.current_plugin.get()
             result = EmitResult(
-                self, route.listeners, name, payload, source, _context.current_correlation.get()
+                self, route.listeners, name, payload, source or scope.plugin, scope.correlation_id
             )
-            return drive(result, result, route, route.runner, route.items, 0, self._timeout, False)
+            return drive(result, result, route, route.runner, route.items)
         envelope = self._envelope(name, payload, source)
         if self._direct and route is not None:
             # In-process and untraced: what the transport and `run` would end up doing.
-            return dispatch(self, envelope, route, self._timeout)
+            return dispatch(self, envelope, route)
         return self._transport.send(envelope)
 
     def publish(
@@ -308,10 +309,9 @@ class Kernel:
                 f"cannot emit {name!r}: the kernel is not running. Use `async with kernel:` "
                 "or serve the app made by create_app(), which starts it."
             )
-        frame = _context.current_frame.get()
-        if frame is None:
-            source = source or _context.current_plugin.get()
-            return Envelope(name, payload, source, None, _context.current_correlation.get())
+        frame = _context.current.get()
+        if isinstance(frame, Scope):
+            return Envelope(name, payload, source or frame.plugin, None, frame.correlation_id)
         # Emitted by a listener: part of the chain its event started.
         parent = frame.envelope
         depth = parent.depth + 1
@@ -322,16 +322,18 @@ class Kernel:
 
     def run(self, envelope: Envelope, listeners: Sequence[Listener]) -> Awaitable[EmitResult]:
         """Run ``listeners`` for ``envelope`` here (what transports call)."""
-        route = self._routes.get(envelope.name)
-        if route is None or route.listeners is not listeners:
-            route = Route(listeners)  # a part of them (a broker delivers to one at a time)
         traced = self._trace is not None and matches(self._trace, envelope.name)
-        if not traced and not self._trace_plugins:
-            return dispatch(self, envelope, route, self._timeout)
+        timed = traced or self._trace_plugins
+        route = self._routes.get(envelope.name)
+        if timed or route is None or route.listeners is not listeners:
+            # Timed for tracing, or a part of the listeners (a broker delivers to each).
+            route = Route(listeners, self._timeout, timed=timed)
+        if not timed:
+            return dispatch(self, envelope, route)
         return self._traced(envelope, route, traced)
 
     async def _traced(self, envelope: Envelope, route: Route, traced: bool) -> EmitResult:
-        result = await dispatch(self, envelope, route, default_timeout=self._timeout, timed=True)
+        result = await dispatch(self, envelope, route)
         if self._trace_plugins:
             tracing.trace_listeners(result)
         if traced:
