@@ -52,7 +52,10 @@ __all__ = ["Route", "TaskFrame", "dispatch", "drive"]
 _clock = time.perf_counter
 _PROBE_EVERY = 32
 _Coroutine = types.CoroutineType
-Runner = Callable[[EmitResult, Frame, Iterator[Any]], Coroutine[Any, Any, None]]
+_Generator = types.GeneratorType
+#: A dispatch loop: a generator-based coroutine (`types.coroutine`), so that `drive`
+#: can step it directly; awaiting through ``__await__`` costs more.
+Runner = Callable[[EmitResult, Frame, Iterator[Any]], Generator[Any, Any, None]]
 
 
 class Route:
@@ -139,7 +142,7 @@ async def drive(
     try:
         run = runner(result, frame, rest)
         # One step; a ``for`` loop ends without raising StopIteration.
-        for awaited in run.__await__():  # noqa: B007 - used after the loop
+        for awaited in run:  # noqa: B007 - used after the loop
             break
         else:
             return result
@@ -153,12 +156,15 @@ async def drive(
 # listeners to another task empties it. `Frame.index` tells which one is running.
 
 
-async def _run_payload(result: EmitResult, frame: Frame, rest: Iterator[Any]) -> None:
+@types.coroutine
+def _run_payload(
+    result: EmitResult, frame: Frame, rest: Iterator[Any]
+) -> Generator[Any, Any, None]:
     """The common case: ``async def`` listeners of ``(payload)``."""
     payload = result._payload
     for function in rest:
         try:
-            await function(payload)
+            yield from function(payload)
         except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
             _fail(result, frame.index, exc, None)
         except asyncio.CancelledError:
@@ -167,16 +173,19 @@ async def _run_payload(result: EmitResult, frame: Frame, rest: Iterator[Any]) ->
             _timed_out(result, frame.index, _clock() - frame.started)
 
 
-async def _run_plain(result: EmitResult, frame: Frame, rest: Iterator[Any]) -> None:
+@types.coroutine
+def _run_plain(
+    result: EmitResult, frame: Frame, rest: Iterator[Any]
+) -> Generator[Any, Any, None]:
     """``async def`` listeners of ``(payload)`` or ``(payload, event)``."""
     envelope = result.envelope
     payload = result._payload
     for function, passes_event in rest:
         try:
             if passes_event:
-                await function(payload, envelope)
+                yield from function(payload, envelope)
             else:
-                await function(payload)
+                yield from function(payload)
         except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
             _fail(result, frame.index, exc, None)
         except asyncio.CancelledError:
@@ -185,9 +194,10 @@ async def _run_plain(result: EmitResult, frame: Frame, rest: Iterator[Any]) -> N
             _timed_out(result, frame.index, _clock() - frame.started)
 
 
-async def _run_any(
+@types.coroutine
+def _run_any(
     result: EmitResult, frame: Frame, rest: Iterator[Any], timed: bool = False
-) -> None:
+) -> Generator[Any, Any, None]:
     """Any listener: called with the arguments it names, awaited if it returns an awaitable.
 
     Timed (when tracing), it records each one's duration too.
@@ -197,10 +207,10 @@ async def _run_any(
         started = _clock() if timed else 0.0
         try:
             outcome = _call(listener, envelope)
-            if type(outcome) is _Coroutine or (
-                outcome is not None and inspect.isawaitable(outcome)
-            ):
-                await outcome
+            if type(outcome) is _Coroutine:
+                yield from outcome
+            elif outcome is not None and inspect.isawaitable(outcome):
+                yield from outcome.__await__()
         except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
             _fail(result, frame.index, exc, _clock() - started if timed else None)
             continue
@@ -213,13 +223,15 @@ async def _run_any(
             _record_duration(result, frame.index, _clock() - started)
 
 
-def _run_timed(result: EmitResult, frame: Frame, rest: Iterator[Any]) -> Coroutine[Any, Any, None]:
+def _run_timed(
+    result: EmitResult, frame: Frame, rest: Iterator[Any]
+) -> Generator[Any, Any, None]:
     return _run_any(result, frame, rest, timed=True)
 
 
 @types.coroutine
 def _suspended(
-    result: EmitResult, frame: Frame, route: Route, run: Coroutine[Any, Any, None], awaited: Any
+    result: EmitResult, frame: Frame, route: Route, run: Generator[Any, Any, None], awaited: Any
 ) -> Generator[Any, Any, None]:
     """The listener at ``frame.index`` suspended: hand the rest over, then finish it here."""
     index = frame.stop()  # the loop in `run` now ends with this listener
@@ -424,15 +436,16 @@ async def _join(tasks: list[asyncio.Task[Any]]) -> None:
 
 @types.coroutine
 def _resume_after(
-    coroutine: types.CoroutineType[Any, Any, Any], awaited: Any
+    coroutine: Coroutine[Any, Any, Any] | Generator[Any, Any, Any], awaited: Any
 ) -> Generator[Any, Any, Any]:
     """Finish a coroutine that suspended on ``awaited`` in a first step run by hand.
 
     ``await coroutine`` refuses one that is suspended ("coroutine is being awaited
     already"). So hand the task what the coroutine yielded (an asyncio future it
-    waits for, or None: one turn of the loop), then delegate to its iterator.
+    waits for, or None: one turn of the loop), then delegate to its iterator. (A
+    generator-based coroutine is its own iterator.)
     """
-    steps = coroutine.__await__()
+    steps = coroutine if type(coroutine) is _Generator else coroutine.__await__()
     try:
         yield awaited
     except BaseException as exc:  # noqa: BLE001 - e.g. a cancellation: the coroutine decides
