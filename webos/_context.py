@@ -120,12 +120,15 @@ def current_kernel() -> Kernel | None:
     return current.get().kernel
 
 
-def enter(**changes: Any) -> Token[Scope | Frame]:
-    """Set a `Scope` like the current one but for ``changes``; reset it with the token."""
+def enter(kernel: Kernel | None = None, plugin: str | None = None) -> Token[Scope | Frame]:
+    """Set a `Scope` like the current one, with ``kernel`` or ``plugin`` if given.
+
+    Reset it with the token. In a listener, the scope keeps its kernel and its
+    event's correlation id.
+    """
     here = current.get()
     if isinstance(here, Scope):
-        values = {"kernel": here.kernel, "plugin": here.plugin, "correlation_id": here.correlation_id}
-    else:  # in a listener: its kernel, its event's correlation id
-        values = {"kernel": here.kernel, "plugin": None, "correlation_id": here.envelope.correlation_id}
-    values.update(changes)
-    return current.set(Scope(**values))
+        plugin, correlation_id = plugin or here.plugin, here.correlation_id
+    else:
+        correlation_id = here.envelope.correlation_id
+    return current.set(Scope(kernel or here.kernel, plugin, correlation_id))

@@ -221,29 +221,18 @@ class EmitResult(_context.Frame):
     _envelope: Envelope | None = None
     _failures: dict[int, ListenerResult] | None = None
     _durations: dict[int, float] | None = None
-
-    def __init__(
-        self,
-        kernel: Kernel,
-        listeners: Sequence[Listener],
-        name: str,
-        payload: Mapping[str, Any],
-        source: str | None,
-        correlation_id: str | None,
-    ) -> None:
-        """A new event, emitted in this process with no parent (the emit path)."""
-        self.kernel = kernel
-        self.listeners = listeners
-        self._name = name
-        self._payload = payload
-        self._source = source
-        self._correlation_id = correlation_id
-        self._timestamp = _now()
+    # A new event's fields, until its envelope is made. Set by `of`, and by
+    # `Kernel.emit` directly for an event it emits (a constructor call costs).
+    _name: str
+    _payload: Mapping[str, Any]
+    _source: str | None = None
+    _correlation_id: str | None = None
+    _timestamp: float
 
     @classmethod
     def of(cls, kernel: Kernel, listeners: Sequence[Listener], envelope: Envelope) -> EmitResult:
         """The result of delivering an envelope that already exists."""
-        result = cls.__new__(cls)
+        result = object.__new__(cls)
         result.kernel = kernel
         result.listeners = listeners
         result._envelope = envelope

@@ -33,8 +33,8 @@ import asyncio
 import inspect
 import time
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 from loguru import logger
 
@@ -69,24 +69,32 @@ class Route:
 
     ``eager`` is cleared when a listener is found to suspend: such listeners then
     start in tasks up front. ``timeout`` is the kernel's default listener timeout.
+    ``express`` says that the kernel's emit path may take the route as it is (no
+    payload schema, delivered in this process, untraced); ``fast``, that it may
+    now: express and eager.
     """
 
-    __slots__ = ("eager", "items", "listeners", "runner", "schemaless", "timed", "timeout")
+    __slots__ = ("eager", "express", "fast", "items", "listeners", "runner", "timed", "timeout")
 
     def __init__(
         self,
         listeners: Sequence[Listener],
         timeout: float | None = None,
         *,
-        schemaless: bool = False,
+        express: bool = False,
         timed: bool = False,
     ) -> None:
         self.listeners = tuple(listeners)
         self.timeout = timeout
-        self.schemaless = schemaless  # no payload schema: the emit path checks JSON types
+        self.express = express
         self.timed = timed
         self.runner, self.items = self.part(0, len(self.listeners))
+        self.learned()
+
+    def learned(self) -> None:
+        """Update ``eager`` (and ``fast``) from what the listeners did last time."""
         self.eager = not any(one.suspends for one in self.listeners)
+        self.fast = self.express and self.eager
 
     def __repr__(self) -> str:
         return f"<Route of {len(self.listeners)} listener(s)>"
@@ -174,9 +182,7 @@ def _run_payload(
 
 
 @types.coroutine
-def _run_plain(
-    result: EmitResult, frame: Frame, rest: Iterator[Any]
-) -> Generator[Any, Any, None]:
+def _run_plain(result: EmitResult, frame: Frame, rest: Iterator[Any]) -> Generator[Any, Any, None]:
     """``async def`` listeners of ``(payload)`` or ``(payload, event)``."""
     envelope = result.envelope
     payload = result._payload
@@ -207,9 +213,9 @@ def _run_any(
         started = _clock() if timed else 0.0
         try:
             outcome = _call(listener, envelope)
-            if type(outcome) is _Coroutine:
-                yield from outcome
-            elif outcome is not None and inspect.isawaitable(outcome):
+            if type(outcome) is _Coroutine or (
+                outcome is not None and inspect.isawaitable(outcome)
+            ):
                 yield from outcome.__await__()
         except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
             _fail(result, frame.index, exc, _clock() - started if timed else None)
@@ -223,9 +229,7 @@ def _run_any(
             _record_duration(result, frame.index, _clock() - started)
 
 
-def _run_timed(
-    result: EmitResult, frame: Frame, rest: Iterator[Any]
-) -> Generator[Any, Any, None]:
+def _run_timed(result: EmitResult, frame: Frame, rest: Iterator[Any]) -> Generator[Any, Any, None]:
     return _run_any(result, frame, rest, timed=True)
 
 
@@ -237,7 +241,7 @@ def _suspended(
     index = frame.stop()  # the loop in `run` now ends with this listener
     listener = result.listeners[index]
     listener.suspends = True
-    route.eager = False  # next time, it starts in a task of its own up front
+    route.learned()  # next time, it starts in a task of its own up front
     loop = asyncio.get_running_loop()
     others = []
     end = frame.end if frame.end >= 0 else len(result.listeners)
@@ -270,8 +274,7 @@ async def _continue(result: EmitResult, route: Route, start: int, end: int) -> N
 
 
 def _arm(frame: Frame) -> None:
-    task = asyncio.current_task()
-    assert task is not None
+    task = cast("asyncio.Task[Any]", asyncio.current_task())  # drive runs in a task
     frame.task = task
     frame.cancelling = task.cancelling()
     frame.started = _clock()
@@ -326,7 +329,7 @@ async def _fan_out(result: EmitResult, route: Route) -> EmitResult:
     finally:
         if shared is not None:
             shared.close()
-    route.eager = not any(listener.suspends for listener in listeners)
+    route.learned()
     return result
 
 
@@ -353,7 +356,9 @@ class _Deadline:
         self.handle.cancel()
 
 
-async def _own_task(index: int, result: EmitResult, deadline: _Deadline | None, timed: bool) -> None:
+async def _own_task(
+    index: int, result: EmitResult, deadline: _Deadline | None, timed: bool
+) -> None:
     """Run one listener in the task made for it."""
     listener = result.listeners[index]
     envelope = result.envelope
@@ -445,7 +450,10 @@ def _resume_after(
     waits for, or None: one turn of the loop), then delegate to its iterator. (A
     generator-based coroutine is its own iterator.)
     """
-    steps = coroutine if type(coroutine) is _Generator else coroutine.__await__()
+    if type(coroutine) is _Generator:
+        steps = cast("Generator[Any, Any, Any]", coroutine)
+    else:
+        steps = cast("Coroutine[Any, Any, Any]", coroutine).__await__()
     try:
         yield awaited
     except BaseException as exc:  # noqa: BLE001 - e.g. a cancellation: the coroutine decides
