@@ -92,6 +92,38 @@ async def test_a_listener_past_its_timeout_is_cancelled_and_reported(make_kernel
     assert any("slow:stuck (plugin slow) timed out after" in m for m in messages)
 
 
+class Stubborn:
+    def __init__(self):
+        self.finished = []
+
+    @bus.on("shop:order:placed", timeout=0.05)
+    async def swallows_cancellation(self, payload):
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            pass  # and returns normally: still past its timeout
+
+    @bus.on("shop:order:placed")
+    async def after(self, payload):
+        await asyncio.sleep(0.01)
+        self.finished.append(True)
+
+
+async def test_a_listener_that_swallows_its_timeout_is_still_reported_and_the_emit_goes_on(
+    make_kernel,
+):
+    stubborn = Stubborn()
+    kernel = kernel_with(make_kernel, s=stubborn)
+    async with kernel:
+        for _ in range(2):  # in the emitter's task, then in a task of its own
+            result = await kernel.bus.emit("shop:order:placed", {})
+            assert [r.listener for r in result.timed_out] == ["s:swallows_cancellation"]
+            # The emitting task was not left cancelled by the listener's timer.
+            assert asyncio.current_task().cancelling() == 0
+            await asyncio.sleep(0.01)
+    assert stubborn.finished == [True, True]
+
+
 # -- publish and draining ---------------------------------------------------------------
 
 
@@ -388,6 +420,75 @@ class TaskBound:
         first = asyncio.current_task()
         await asyncio.sleep(0)
         self.same_task.append(asyncio.current_task() is first)
+
+
+class Changing:
+    """A listener that starts suspending only later, between two that keep their ways."""
+
+    def __init__(self):
+        self.runs = {"first": 0, "suspends": 0, "last": 0}
+
+    @bus.on("shop:order:placed", priority=3)
+    async def first(self, payload):
+        if payload["wait"]:
+            await asyncio.sleep(0.01)
+        self.runs["first"] += 1
+
+    @bus.on("shop:order:placed", priority=2)
+    async def suspends(self, payload):
+        await asyncio.sleep(0)
+        self.runs["suspends"] += 1
+
+    @bus.on("shop:order:placed", priority=1)
+    async def last(self, payload):
+        self.runs["last"] += 1
+
+
+async def test_a_listener_that_starts_suspending_hands_over_only_its_own_group(make_kernel):
+    plugin = Changing()
+    kernel = kernel_with(make_kernel, c=plugin)
+    async with kernel:
+        # Learns that `suspends` suspends: next time it starts in a task of its own,
+        # `first` and `last` each in a group of their own. Then `first` suspends too.
+        for wait in (False, False, True, True):
+            result = await kernel.bus.emit("shop:order:placed", {"wait": wait})
+            assert result.ok, result.failed
+    assert plugin.runs == {"first": 4, "suspends": 4, "last": 4}
+
+
+async def test_the_envelope_is_made_on_demand_with_the_time_of_the_emit(make_kernel):
+    import time
+
+    seen = []
+
+    class Plugin:
+        @bus.on("shop:order:placed")
+        async def quick(self, payload):
+            pass
+
+        @bus.on("shop:order:shipped")
+        async def takes_it(self, payload, event):
+            seen.append(event)
+            await asyncio.sleep(0.2)
+
+    kernel = kernel_with(make_kernel, p=Plugin())
+    async with kernel:
+        before = time.time()
+        result = await kernel.bus.emit("shop:order:placed", {"n": 1})
+        await asyncio.sleep(0.2)
+        envelope = result.envelope  # asked for only now
+        assert envelope is result.envelope
+        assert before <= envelope.timestamp < before + 0.1
+        assert (envelope.name, envelope.payload, envelope.source) == (
+            "shop:order:placed",
+            {"n": 1},
+            None,
+        )
+        assert envelope.id != (await kernel.bus.emit("shop:order:placed", {"n": 2})).envelope.id
+
+        shipped = await kernel.bus.emit("shop:order:shipped", {}, source="warehouse")
+        assert seen == [shipped.envelope]
+        assert shipped.envelope.source == "warehouse"
 
 
 async def test_each_listener_runs_start_to_end_in_one_task(make_kernel):

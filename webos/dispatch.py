@@ -261,8 +261,10 @@ def _suspended(
     finally:
         if handle is not None:
             handle.cancel()
-            if frame.expired == EXPIRED:  # the listener swallowed the cancellation
-                frame.task.uncancel()
+    if frame.expired == EXPIRED:
+        # Its timer fired but it swallowed the cancellation and returned: still late.
+        frame.task.uncancel()
+        _timed_out(result, index, _clock() - frame.started)
     yield from _join(others)
 
 
@@ -393,7 +395,9 @@ async def _own_task(
     except Exception as exc:  # noqa: BLE001 - isolating listener errors is the point
         _fail(result, index, exc, _clock() - started)
         return
-    if timed:
+    if deadline is not None and index in deadline.expired:
+        _timed_out(result, index, _clock() - started)  # it swallowed the cancellation
+    elif timed:
         _record_duration(result, index, _clock() - started)
 
 
