@@ -2,6 +2,7 @@
 causality, the depth limit, tracing, and listeners that care which task they run in."""
 
 import asyncio
+import contextlib
 import contextvars
 
 import pytest
@@ -98,10 +99,9 @@ class Stubborn:
 
     @bus.on("shop:order:placed", timeout=0.05)
     async def swallows_cancellation(self, payload):
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            pass  # and returns normally: still past its timeout
+        # and returns normally: still past its timeout
 
     @bus.on("shop:order:placed")
     async def after(self, payload):

@@ -1,14 +1,17 @@
 """Running the listeners of one event: eagerly, concurrently, isolated, with timeouts.
 
-Listeners are started in order, in the emitter's task, each awaited straight
-from one loop, as a hand-written ``for f in listeners: await f(payload)``
-would. One that finishes without suspending (most do: they log, count, or
-update memory) costs what that loop costs: no Task, no timer, no context copy.
+Listeners are started in order, in the emitter's task, each called and awaited
+straight from one loop, as a hand-written ``for f in listeners: await
+f(payload)`` would. One that finishes without suspending (most do: they log,
+count, or update memory) costs what it costs in that loop: no Task, no timer,
+no context copy.
 
-The loop is driven one step by hand. When a listener suspends, the step ends
-there, and the listeners after it are handed to a new task, which starts them
-the same way, while this task finishes the suspended listener under its
-timeout. So every listener runs start to end in one task
+The loops (`_run_payload`, `_run_plain`, `_run_any`) are generator-based
+coroutines, and `drive` runs one step of a loop by hand (stepping a generator
+costs less than going through a coroutine's ``__await__``). When a listener
+suspends, the step ends there: the listeners after it are handed to a new
+task, which starts them the same way, while this task finishes the suspended
+listener under its timeout. So every listener runs start to end in one task
 (``asyncio.current_task()``, anyio cancel scopes and ``asyncio.timeout`` work
 in listeners as anywhere else), a slow listener never delays the start of the
 next, and an event whose listeners never suspend creates no task at all. It is
@@ -21,6 +24,8 @@ next time, those start in tasks of their own up front, all at once, as
 
 Listeners started in the emitter's task share its context, as awaited
 coroutines do: a context variable a listener sets there is seen by the emitter.
+The `EmitResult` is that task's frame (see `webos._context`); other tasks get a
+`TaskFrame`. `Kernel.emit` writes the common case out and calls `drive` itself.
 
 Errors never leave a listener: each is logged (event, plugin, function,
 traceback) and recorded in the `EmitResult`; a listener past its timeout is
