@@ -217,6 +217,37 @@ async def test_bad_payloads_are_refused_before_any_listener_runs(make_kernel, pa
     assert reader.envelopes == []
 
 
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({1: "x"}, "keys must be strings"),
+        ({"n": object()}, "field 'n'"),
+        ({"n": float("nan")}, "field 'n'"),
+        ({"n": [1, {"deep": {2, 3}}]}, "field 'n"),
+        (["n", 1], "expected a mapping"),
+    ],
+)
+async def test_an_event_without_schema_refuses_non_json_payloads_every_time(
+    make_kernel, payload, message
+):
+    # The emit path checks plain payloads itself once the event's route is known:
+    # the first emit makes the route, the next ones take that path.
+    received = []
+
+    class Listener:
+        @bus.on("demo:ping")
+        async def got(self, payload):
+            received.append(payload)
+
+    kernel = make_kernel(plugins={"decl": Declarations(), "l": Listener()})
+    async with kernel:
+        for n in (1, 2.5):
+            assert (await kernel.bus.emit("demo:ping", {"n": n})).ok
+        with pytest.raises(InvalidPayloadError, match=message):
+            await kernel.bus.emit("demo:ping", payload)
+    assert received == [{"n": 1}, {"n": 2.5}]
+
+
 async def test_pydantic_model_schemas_validate_too(make_kernel):
     kernel = make_kernel(plugins={"shop": Shop()})
     async with kernel:

@@ -119,13 +119,12 @@ class Route:
 
 
 class TaskFrame(Frame):
-    """The frame of a task the dispatcher started for ``listeners[start:end]``."""
+    """The frame of a task the dispatcher started for ``listeners[...:end]``."""
 
-    def __init__(self, result: EmitResult, start: int, end: int) -> None:
+    def __init__(self, result: EmitResult, end: int) -> None:
         self.result = result
         self.kernel = result.kernel
         self.listeners = result.listeners
-        self.start = start
         self.end = end
 
     @property
@@ -146,9 +145,9 @@ async def drive(
 ) -> EmitResult:
     """Start the listeners of ``items`` in this task through ``runner``, one step by hand.
 
-    ``items`` stand for ``route.listeners[frame.start:frame.end]``. If the step
-    ends with a listener suspended, the rest go to a new task, and this one
-    finishes the suspended listener.
+    ``items`` stand for the listeners up to ``frame.end`` (the last one if it is
+    -1). If the step ends with a listener suspended, the rest go to a new task,
+    and this one finishes the suspended listener.
     """
     rest = frame.rest = iter(items)
     token = _context.current.set(frame)
@@ -277,7 +276,7 @@ async def _continue(result: EmitResult, route: Route, start: int, end: int) -> N
     """Run ``route.listeners[start:end]`` in the task made for them."""
     # It runs in a copy of the emitter's context: give it a frame of its own.
     runner, items = route.part(start, end)
-    await drive(result, TaskFrame(result, start, end), route, runner, items)
+    await drive(result, TaskFrame(result, end), route, runner, items)
 
 
 def _arm(frame: Frame) -> None:
@@ -370,7 +369,7 @@ async def _own_task(
     listener = result.listeners[index]
     envelope = result.envelope
     # The task runs in a copy of the emitter's context: give it a frame of its own.
-    frame = TaskFrame(result, index, index + 1)
+    frame = TaskFrame(result, index + 1)
     frame._index = index
     _context.current.set(frame)
     started = _clock()
