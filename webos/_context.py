@@ -1,12 +1,14 @@
-"""Context variables: which kernel, plugin and event the current code runs under.
+"""Which kernel, plugin and event the current code runs under: one context variable.
 
 The module-level ``bus`` has no kernel of its own. It looks up the kernel
 running the current request, listener or CLI command here, so two kernels in
 one process (as in tests) never see each other's listeners.
 
-While listeners run, a `Frame` says which kernel dispatched, which event they
-handle and which plugin's listener is running: an event emitted from there
-gets that plugin as its source and that event as its parent.
+Outside listeners, a `Scope` says which kernel, which plugin's route and which
+request (its correlation id). While listeners run, a `Frame` says which kernel
+dispatched, which event they handle and which plugin's listener is running: an
+event emitted from there gets that plugin as its source and that event as its
+parent. Both live in `current`, so that the emit path reads one variable.
 """
 
 from __future__ import annotations
