@@ -491,6 +491,47 @@ async def test_the_envelope_is_made_on_demand_with_the_time_of_the_emit(make_ker
         assert shipped.envelope.source == "warehouse"
 
 
+class Counting:
+    def __init__(self):
+        self.calls = 0
+
+    @bus.on("shop:order:placed")
+    async def quick(self, payload):
+        self.calls += 1
+
+    @bus.on("shop:order:placed")
+    async def also_quick(self, payload, event):
+        self.calls += 1
+
+    @bus.on("shop:order:placed")
+    def plain(self, payload):
+        self.calls += 1
+
+
+async def test_listeners_that_never_suspend_cost_no_task(make_kernel):
+    # What makes emit cheap (bench/bench_bus.py measures it): no Task per listener,
+    # nor per emit, when no listener suspends; errors and timeouts included.
+    plugin = Counting()
+    kernel = kernel_with(make_kernel, c=plugin, listener_timeout=5)
+    loop = asyncio.get_running_loop()
+    created = []
+
+    def counting_factory(loop, coro, **kwargs):
+        created.append(getattr(coro, "__qualname__", repr(coro)))
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async with kernel:
+        await kernel.bus.emit("shop:order:placed", {})  # the first emit builds the route
+        loop.set_task_factory(counting_factory)
+        try:
+            for n in range(5):
+                assert (await kernel.bus.emit("shop:order:placed", {"n": n})).ok
+        finally:
+            loop.set_task_factory(None)
+    assert plugin.calls == 18
+    assert created == []
+
+
 async def test_each_listener_runs_start_to_end_in_one_task(make_kernel):
     plugin = TaskBound()
     kernel = kernel_with(make_kernel, t=plugin)
