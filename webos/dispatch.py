@@ -38,13 +38,14 @@ import asyncio
 import inspect
 import time
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from loguru import logger
 
 from . import _context
 from ._context import EXPIRED, HANDLED, Frame
+from ._stepping import resume_after
 from .bus import BOTH, EVENT, PAYLOAD, POSITIONAL, EmitResult, Envelope, Listener, ListenerResult
 
 if TYPE_CHECKING:
@@ -57,7 +58,6 @@ __all__ = ["Route", "TaskFrame", "dispatch", "drive"]
 _clock = time.perf_counter
 _PROBE_EVERY = 32
 _Coroutine = types.CoroutineType
-_Generator = types.GeneratorType
 #: A dispatch loop: a generator-based coroutine (`types.coroutine`), so that `drive`
 #: can step it directly; awaiting through ``__await__`` costs more.
 Runner = Callable[[EmitResult, Frame, Iterator[Any]], Generator[Any, Any, None]]
@@ -257,7 +257,7 @@ def _suspended(
         _arm(frame)
         handle = loop.call_later(timeout, _expire, frame)
     try:
-        yield from _resume_after(run, awaited)
+        yield from resume_after(run, awaited)
     except BaseException:
         for task in others:  # the emit was cancelled: see `_join`
             task.cancel()
@@ -383,7 +383,7 @@ async def _own_task(
                 # Now and then, check whether it still suspends: if it has stopped,
                 # it goes back to running eagerly, without a task.
                 for awaited in outcome.__await__():
-                    await _resume_after(outcome, awaited)
+                    await resume_after(outcome, awaited)
                     break
                 else:
                     listener.suspends = False
@@ -445,49 +445,6 @@ async def _join(tasks: list[asyncio.Task[Any]]) -> None:
         for task in tasks:
             task.cancel()
         raise
-
-
-@types.coroutine
-def _resume_after(
-    coroutine: Coroutine[Any, Any, Any] | Generator[Any, Any, Any], awaited: Any
-) -> Generator[Any, Any, Any]:
-    """Finish a coroutine that suspended on ``awaited`` in a first step run by hand.
-
-    ``await coroutine`` refuses one that is suspended ("coroutine is being awaited
-    already"). So hand the task what the coroutine yielded (an asyncio future it
-    waits for, or None: one turn of the loop), then delegate to its iterator. (A
-    generator-based coroutine is its own iterator.)
-    """
-    if type(coroutine) is _Generator:
-        steps = cast("Generator[Any, Any, Any]", coroutine)
-    else:
-        steps = cast("Coroutine[Any, Any, Any]", coroutine).__await__()
-    try:
-        yield awaited
-    except BaseException as exc:  # noqa: BLE001 - e.g. a cancellation: the coroutine decides
-        return (yield from _relay(steps, exc))
-    return (yield from steps)
-
-
-def _relay(steps: Generator[Any, Any, Any], exc: BaseException) -> Generator[Any, Any, Any]:
-    # Throw ``exc`` in, then pass every later step through by hand (rare: cancellations).
-    try:
-        value = steps.throw(exc)
-    except StopIteration as done:
-        return done.value
-    while True:
-        try:
-            sent = yield value
-        except BaseException as error:  # noqa: BLE001 - handed to the coroutine
-            try:
-                value = steps.throw(error)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                value = steps.send(sent)
-            except StopIteration as done:
-                return done.value
 
 
 def _record_duration(result: EmitResult, index: int, duration: float) -> None:
