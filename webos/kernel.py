@@ -273,7 +273,7 @@ class Kernel:
                 if type(key) is not str or type(value) not in PLAIN_TYPES:
                     self.events[name].check_payload(payload)
                     break
-            # EmitResult's constructor written out: a call is a tenth of this path.
+            # EmitResult's fields set in place: a constructor call would add a few percent.
             result = _new(EmitResult)
             result.kernel = self
             result.listeners = route.listeners
