@@ -7,6 +7,7 @@ takes any SQLAlchemy async URL; the default is a SQLite file, ``./webos.db``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -35,6 +37,9 @@ _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
     "postgres": "postgresql+asyncpg",
 }
+
+
+_CREATE_ATTEMPTS = 4
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -83,9 +88,22 @@ class Database:
         return f"<Database {self.url.render_as_string(hide_password=True)}>"
 
     async def create_all(self) -> None:
-        """Create the tables of every imported `Model` subclass that does not exist yet."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(Model.metadata.create_all)
+        """Create the tables of every imported `Model` subclass that does not exist yet.
+
+        Processes that start together (``webos serve --workers N``, replicas) race:
+        one may create a table between another's check and its ``CREATE``, which then
+        fails ("already exists"). So a failed pass is tried again; the next finds the
+        table made. An error that persists (a wrong URL, no permission) is raised.
+        """
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(Model.metadata.create_all)
+                return
+            except DBAPIError:
+                if attempt == _CREATE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.05 * attempt)
 
     def session(self) -> AsyncSession:
         return self.sessions()
