@@ -48,7 +48,7 @@ class Frame:
     starts for listeners after one that suspended gets a frame of its own.
 
     ``rest`` is the iterator the task's dispatch loop takes its listeners from,
-    ``end`` the index after the last of them: the one running is found from what
+    ``limit`` the index after the last of them: the one running is found from what
     is left, so the loop keeps no count. While a listener that suspended is
     finished under its timeout, ``task``, ``cancelling`` and ``started`` say
     which task its timer cancels, and since when.
@@ -71,12 +71,16 @@ class Frame:
         def envelope(self) -> Envelope: ...
 
     @property
+    def limit(self) -> int:
+        """The index after the task's last listener (``end``, or all of them)."""
+        return self.end if self.end >= 0 else len(self.listeners)
+
+    @property
     def index(self) -> int:
         """The index in ``listeners`` of the listener running now."""
         if self._index >= 0:
             return self._index
-        end = self.end if self.end >= 0 else len(self.listeners)
-        return end - operator.length_hint(self.rest) - 1
+        return self.limit - operator.length_hint(self.rest) - 1
 
     @property
     def plugin(self) -> str:

@@ -248,7 +248,7 @@ def _suspended(
     route.learned()  # next time, it starts in a task of its own up front
     loop = asyncio.get_running_loop()
     others = []
-    end = frame.end if frame.end >= 0 else len(result.listeners)
+    end = frame.limit
     if index + 1 < end:
         others.append(loop.create_task(_continue(result, route, index + 1, end)))
     timeout = listener.timeout if listener.timeout is not None else route.timeout

@@ -23,7 +23,14 @@ from .background import Background
 from .bus import Bus, EmitResult, Envelope, Listener
 from .discovery import Candidate, discover
 from .dispatch import Route, dispatch, drive
-from .events import PLAIN_TYPES, EventSpec, matches, suggest, validate_event_name
+from .events import (
+    PLAIN_TYPES,
+    EventSpec,
+    check_json_mapping,
+    matches,
+    suggest,
+    validate_event_name,
+)
 from .exceptions import EventDepthError, PluginError, UnknownEventError, WebOSError
 from .loading import KERNEL_PLUGIN, Loader, PluginRecord
 from .manager import WebOSPluginManager, required_params
@@ -268,10 +275,11 @@ class Kernel:
         ):
             # The common case written out, as it runs for every emit: an event emitted
             # here, not by a listener, delivered here, untraced, to listeners not known
-            # to suspend. The payload test is EventSpec.check_payload's first lines.
+            # to suspend. The payload test is EventSpec.check_payload's first lines; an
+            # express route's event has no schema, so the rest of it is the JSON check.
             for key, value in payload.items():
                 if type(key) is not str or type(value) not in PLAIN_TYPES:
-                    self.events[name].check_payload(payload)
+                    check_json_mapping(name, payload)
                     break
             # EmitResult's fields set in place: a constructor call would add a few percent.
             result = _new(EmitResult)
